@@ -1,0 +1,92 @@
+"""Strict parsing of environment settings.
+
+django-environ reads the environment; these helpers add the validation it does not do
+(``environ.Env.bool`` turns any unknown word into ``False``). Every error is an
+``ImproperlyConfigured`` whose message starts with the variable's name, so a wrong setting
+stops start-up with a message that says which variable to fix.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+
+
+class StrictEnv:
+    """Typed, validated reads of environment variables (shape: name -> value)."""
+
+    def __init__(self, env: environ.Env | None = None) -> None:
+        self._env = env or environ.Env()
+
+    def raw(self, name: str) -> str | None:
+        value = self._env.str(name, default=None)
+        return None if value is None else value.strip()
+
+    def str(self, name: str, default: str = "") -> str:
+        value = self.raw(name)
+        return default if value is None else value
+
+    def bool(self, name: str, default: bool) -> bool:
+        value = self.raw(name)
+        if value is None or value == "":
+            return default
+        word = value.lower()
+        if word in TRUE_WORDS:
+            return True
+        if word in FALSE_WORDS:
+            return False
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not a boolean; use one of true/false, yes/no, on/off, 1/0"
+        )
+
+    def decimal(
+        self,
+        name: str,
+        default: str,
+        *,
+        minimum: Decimal | None = Decimal(0),
+        maximum: Decimal | None = None,
+    ) -> Decimal:
+        value = self.raw(name)
+        text = default if value is None or value == "" else value
+        try:
+            number = Decimal(text)
+        except InvalidOperation:
+            raise ImproperlyConfigured(f"{name}={text!r} is not a decimal number") from None
+        if not number.is_finite():
+            raise ImproperlyConfigured(f"{name}={text!r} must be a finite number")
+        if minimum is not None and number < minimum:
+            raise ImproperlyConfigured(f"{name}={text!r} must be >= {minimum}")
+        if maximum is not None and number > maximum:
+            raise ImproperlyConfigured(f"{name}={text!r} must be <= {maximum}")
+        return number
+
+    def int(self, name: str, default: int, *, minimum: int | None = 0) -> int:
+        value = self.raw(name)
+        if value is None or value == "":
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}={value!r} is not an integer") from None
+        if minimum is not None and number < minimum:
+            raise ImproperlyConfigured(f"{name}={value!r} must be >= {minimum}")
+        return number
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        value = self.str(name, default)
+        if value not in choices:
+            raise ImproperlyConfigured(f"{name}={value!r} must be one of {', '.join(choices)}")
+        return value
+
+    def db_url(self, name: str, default: str) -> dict:
+        value = self.str(name, default)
+        try:
+            return environ.Env.db_url_config(value)
+        except Exception as exc:  # django-environ raises several types for bad URLs
+            raise ImproperlyConfigured(f"{name}={value!r} is not a database URL: {exc}") from None

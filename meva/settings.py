@@ -1,0 +1,138 @@
+"""Django settings for Meva, read from the environment (django-environ).
+
+Every variable is listed, with one comment each, in ``.env.example`` and the README's
+configuration table. Defaults are the embedded ones (SQLite file, no Redis) and every safety
+default blocks live side effects (DESIGN.md section 4). A malformed value raises
+``ImproperlyConfigured`` naming the variable, which stops start-up.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import environ
+
+from meva.envconfig import StrictEnv
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+ENV_FILE = BASE_DIR / ".env"
+if ENV_FILE.exists():
+    environ.Env.read_env(str(ENV_FILE))
+
+env = StrictEnv()
+
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", "dev-only-insecure-key-change-me")
+DEBUG = env.bool("DJANGO_DEBUG", True)
+ALLOWED_HOSTS = [h for h in env.str("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1").split(",") if h]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "django_celery_beat",
+    "trading",
+    "ledger",
+    "replay",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "meva.urls"
+WSGI_APPLICATION = "meva.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- database: SQLite file by default, DATABASE_URL selects PostgreSQL -------------------
+DEFAULT_SQLITE = f"sqlite:///{BASE_DIR / 'var' / 'meva.sqlite3'}"
+DATABASES = {"default": env.db_url("DATABASE_URL", DEFAULT_SQLITE)}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis / Celery ------------------------------------------------------------------------
+REDIS_URL = env.str("REDIS_URL", "")
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+TRADING_DAY_TIME_ZONE = "Europe/Istanbul"
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    "COERCE_DECIMAL_TO_STRING": True,
+}
+SPECTACULAR_SETTINGS = {"TITLE": "Meva API", "VERSION": "0.1.0"}
+
+# --- safety gate (DESIGN.md section 4); every default blocks -----------------------------
+DRY_RUN = env.bool("DRY_RUN", True)
+KILL_SWITCH = env.bool("KILL_SWITCH", True)
+LIVE_TRADING = env.bool("LIVE_TRADING", False)
+LIVE_TRADING_ACK = env.str("LIVE_TRADING_ACK", "")
+BTCTURK_API_KEY = env.str("BTCTURK_API_KEY", "")
+BTCTURK_API_SECRET = env.str("BTCTURK_API_SECRET", "")
+
+# --- risk limits (quote currency or fractions of equity); read by trading.services.risk ---
+RISK_CASH_RESERVE_PCT = env.decimal("RISK_CASH_RESERVE_PCT", "0.05", maximum=Decimal(1))
+RISK_MAX_ORDER_PCT = env.decimal("RISK_MAX_ORDER_PCT", "0.10", maximum=Decimal(1))
+RISK_MAX_CYCLE_PCT = env.decimal("RISK_MAX_CYCLE_PCT", "0.20", maximum=Decimal(1))
+RISK_MAX_POSITION_PCT = env.decimal("RISK_MAX_POSITION_PCT", "0.25", maximum=Decimal(1))
+RISK_MAX_ORDER_NOTIONAL = env.decimal("RISK_MAX_ORDER_NOTIONAL", "10000")
+RISK_MAX_CYCLE_NOTIONAL = env.decimal("RISK_MAX_CYCLE_NOTIONAL", "20000")
+RISK_MAX_POSITION_NOTIONAL = env.decimal("RISK_MAX_POSITION_NOTIONAL", "25000")
+RISK_MAX_ORDERS_PER_CYCLE = env.int("RISK_MAX_ORDERS_PER_CYCLE", 4, minimum=1)
+RISK_COOLDOWN_SECONDS = env.int("RISK_COOLDOWN_SECONDS", 300)
+RISK_REDUCE_DRAWDOWN_PCT = env.decimal("RISK_REDUCE_DRAWDOWN_PCT", "0.10", maximum=Decimal(1))
+RISK_OBSERVE_DRAWDOWN_PCT = env.decimal("RISK_OBSERVE_DRAWDOWN_PCT", "0.20", maximum=Decimal(1))
+RISK_DAILY_LOSS_PCT = env.decimal("RISK_DAILY_LOSS_PCT", "0.05", maximum=Decimal(1))
+RISK_MAX_DATA_AGE_SECONDS = env.int("RISK_MAX_DATA_AGE_SECONDS", 900, minimum=1)
+
+# --- backtest defaults (each overridable on the command line) ----------------------------
+BACKTEST_FEE_MAKER_BPS = env.decimal("BACKTEST_FEE_MAKER_BPS", "10", maximum=Decimal(1000))
+BACKTEST_FEE_TAKER_BPS = env.decimal("BACKTEST_FEE_TAKER_BPS", "20", maximum=Decimal(1000))
+BACKTEST_MAX_VOLUME_SHARE = env.decimal("BACKTEST_MAX_VOLUME_SHARE", "0.10", maximum=Decimal(1))
+
+LOG_LEVEL = env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "meva.logging.JsonFormatter"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json"}},
+    "root": {"handlers": ["stderr"], "level": LOG_LEVEL},
+}

@@ -1,0 +1,62 @@
+"""The strategy protocol.
+
+A strategy is called once per symbol per cycle with a :class:`StrategyContext` and returns an
+:class:`~trading.domain.intents.Intent` or ``None``. It sees only closed bars (``ctx.bars``
+ends before the bar that is still forming) and the current state; it has no clock, no I/O
+and no memory between calls, so the same inputs give the same intents in a backtest, a paper
+session and live.
+
+Sizing: a BUY intent without ``notional``/``quantity`` asks for "as much as allocation allows"
+(cash reserve, per-order, per-cycle and per-symbol position caps); a SELL intent without a
+size means "the whole position". Indicator maths may use floats; prices in intents are Decimal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol
+
+from trading.domain.intents import Intent
+from trading.domain.market import BarWindow, MarketSnapshot
+from trading.domain.symbols import Symbol
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyContext:
+    """Inputs of one strategy call for one symbol.
+
+    ``position_quantity`` base units held (0 when flat) at ``average_cost`` quote per base
+    unit (fees included). ``fee_maker_bps``/``fee_taker_bps`` are the venue's fees in basis
+    points. ``open_buy``/``open_sell`` say whether an order on that side is still resting.
+    """
+
+    symbol: Symbol
+    bars: BarWindow
+    market: MarketSnapshot
+    position_quantity: Decimal
+    average_cost: Decimal
+    fee_maker_bps: Decimal
+    fee_taker_bps: Decimal
+    open_buy: bool = False
+    open_sell: bool = False
+
+
+class StrategyParamError(ValueError):
+    """A strategy parameter is unknown, of the wrong type or out of range (names the key)."""
+
+
+class Strategy(Protocol):
+    """What the planner calls. ``name`` is the registry key; ``params`` the effective values."""
+
+    name: str
+    params: Mapping[str, object]
+
+    def warmup_bars(self) -> int:
+        """How many closed bars the strategy needs before it can return an intent."""
+        ...
+
+    def evaluate(self, ctx: StrategyContext) -> Intent | None:
+        """Return at most one intent for ``ctx.symbol``; ``None`` for no action."""
+        ...

@@ -1,0 +1,86 @@
+"""Running peak and drawdown of an equity curve, and the trading day of a timestamp.
+
+Drawdown is measured from the running peak of equity, in percent (0..100). The trading day is
+the calendar date in the trading time zone (``Europe/Istanbul`` in production, DESIGN.md
+section 1), so "daily loss" resets at local midnight, 21:00 UTC for Istanbul.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+ZERO = Decimal(0)
+HUNDRED = Decimal(100)
+_MS_PER_DAY = 86_400_000
+
+
+@dataclass(frozen=True, slots=True)
+class DrawdownState:
+    """``peak`` highest equity seen (quote); ``drawdown_pct`` current fall from the peak and
+    ``max_drawdown_pct`` the largest so far, both percent in 0..100."""
+
+    peak: Decimal
+    drawdown_pct: Decimal
+    max_drawdown_pct: Decimal
+
+
+def drawdown_update(state: DrawdownState | None, equity: Decimal) -> DrawdownState:
+    """Fold one equity point (quote) into the running state; ``None`` starts a new curve.
+
+    ``drawdown_pct = (peak - equity) / peak * 100``, clamped to 100 (equity at or below zero);
+    0 while the peak is not positive (nothing to lose from).
+    """
+    if state is None:
+        return DrawdownState(peak=equity, drawdown_pct=ZERO, max_drawdown_pct=ZERO)
+    peak = equity if equity > state.peak else state.peak
+    if peak <= 0 or equity >= peak:
+        drawdown = ZERO
+    else:
+        drawdown = min((peak - equity) / peak * HUNDRED, HUNDRED)
+    return DrawdownState(
+        peak=peak,
+        drawdown_pct=drawdown,
+        max_drawdown_pct=max(state.max_drawdown_pct, drawdown),
+    )
+
+
+def trading_day(ts_ms: int, tz: ZoneInfo) -> dt.date:
+    """Local calendar date in ``tz`` of ``ts_ms`` (epoch milliseconds UTC)."""
+    return dt.datetime.fromtimestamp(ts_ms // 1000, tz).date()
+
+
+def _local_midnight_ms(day: dt.date, tz: ZoneInfo) -> int:
+    # fold=0 gives the first local midnight, or the transition instant if midnight is skipped.
+    return int(dt.datetime.combine(day, dt.time(0), tzinfo=tz).timestamp()) * 1000
+
+
+class TradingDayClock:
+    """:func:`trading_day` with a cache of the current day's bounds.
+
+    ``day_of(ts_ms)`` is one comparison while ``ts_ms`` stays inside the cached day and
+    recomputes (zoneinfo) only when it leaves it, so a backtest pays the time-zone cost once per
+    day. Days whose UTC offset changes (DST switches) are not cached, which keeps days where
+    the local clock jumps back across midnight correct.
+    """
+
+    __slots__ = ("tz", "_day", "_start_ms", "_end_ms")
+
+    def __init__(self, tz: ZoneInfo) -> None:
+        self.tz = tz
+        self._day = dt.date.min
+        self._start_ms = 0
+        self._end_ms = 0  # empty range: the first call computes
+
+    def day_of(self, ts_ms: int) -> dt.date:
+        """Trading day of ``ts_ms`` (epoch milliseconds UTC), same as :func:`trading_day`."""
+        if self._start_ms <= ts_ms < self._end_ms:
+            return self._day
+        day = trading_day(ts_ms, self.tz)
+        start = _local_midnight_ms(day, self.tz)
+        end = _local_midnight_ms(day + dt.timedelta(days=1), self.tz)
+        if end - start == _MS_PER_DAY and start <= ts_ms < end:
+            self._day, self._start_ms, self._end_ms = day, start, end
+        return day

@@ -1,0 +1,140 @@
+"""A portfolio: quote cash plus average-cost positions, moved by fills; equity and exposure.
+
+The portfolio tracks one quote asset (e.g. TRY) as cash and the base holdings as positions.
+A fee in the quote asset is paid from cash, a fee in the base asset from the position (see
+:mod:`ledger.domain.positions`), and a fee in any other asset is converted to quote at the
+fill-time rate and paid from cash (the portfolio holds no third-asset balances).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from types import MappingProxyType
+
+from ledger.domain.fills import Fill
+from ledger.domain.positions import (
+    ZERO,
+    FeeConversionError,
+    LedgerIntegrityError,
+    Position,
+    fee_paid_in_base,
+    fill_fee_in_quote,
+    position_apply_fill,
+)
+from trading.domain.orders import Side
+from trading.domain.symbols import Symbol
+
+__all__ = [
+    "FeeConversionError",
+    "LedgerIntegrityError",
+    "MissingMarkError",
+    "Portfolio",
+    "portfolio_apply_fill",
+    "portfolio_equity",
+    "portfolio_exposure",
+    "portfolio_unrealized_pnl",
+]
+
+
+class MissingMarkError(KeyError):
+    """A held symbol has no mark price, so equity cannot be valued."""
+
+    def __init__(self, symbol: Symbol) -> None:
+        super().__init__(symbol)
+        self.symbol = symbol
+
+    def __str__(self) -> str:
+        return f"no mark price for held symbol {self.symbol}"
+
+
+def _empty_positions() -> Mapping[Symbol, Position]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class Portfolio:
+    """Cash and positions of one account or backtest run.
+
+    ``quote_asset`` upper-case code (``TRY``); ``cash`` quote units (may go negative only if
+    fills say so: the ledger records facts, allocation prevents overspending); ``positions``
+    read-only mapping symbol -> :class:`Position`, flat positions kept with quantity 0 for
+    their realized PnL; ``realized_pnl`` and ``fees_paid`` quote, summed over positions.
+    """
+
+    quote_asset: str
+    cash: Decimal
+    positions: Mapping[Symbol, Position] = field(default_factory=_empty_positions)
+    realized_pnl: Decimal = ZERO
+    fees_paid: Decimal = ZERO
+
+
+def portfolio_apply_fill(
+    portfolio: Portfolio, fill: Fill, *, rates: Mapping[str, Decimal] | None = None
+) -> Portfolio:
+    """Return the portfolio after ``fill``.
+
+    Cash: BUY ``-= price * qty`` (and ``-= fee`` unless the fee is in base), SELL
+    ``+= price * qty`` (and ``-= fee`` unless in base). ``rates`` maps an upper-case asset to
+    its quote price at fill time, needed only for fees in a third asset. Raises
+    :class:`LedgerIntegrityError` when the fill's quote is not ``quote_asset`` or on an
+    oversell, :class:`FeeConversionError` naming the asset when a needed rate is missing.
+    Cost: one dict copy of the positions per fill.
+    """
+    if fill.symbol.quote != portfolio.quote_asset:
+        raise LedgerIntegrityError(
+            f"fill {fill.trade_id} for {fill.symbol} is quoted in {fill.symbol.quote}, "
+            f"portfolio in {portfolio.quote_asset}"
+        )
+    fee_quote = fill_fee_in_quote(fill, rates=rates)
+    old = portfolio.positions.get(fill.symbol)
+    new = position_apply_fill(old, fill, fee_in_quote=fee_quote)
+    cash_fee = ZERO if fee_paid_in_base(fill) else fee_quote
+    notional = fill.price * fill.quantity
+    cash_delta = -notional - cash_fee if fill.side is Side.BUY else notional - cash_fee
+    positions = dict(portfolio.positions)
+    positions[fill.symbol] = new
+    old_realized, old_fees = (ZERO, ZERO) if old is None else (old.realized_pnl, old.fees_paid)
+    return Portfolio(
+        quote_asset=portfolio.quote_asset,
+        cash=portfolio.cash + cash_delta,
+        positions=MappingProxyType(positions),
+        realized_pnl=portfolio.realized_pnl + new.realized_pnl - old_realized,
+        fees_paid=portfolio.fees_paid + new.fees_paid - old_fees,
+    )
+
+
+def _held_marks(
+    portfolio: Portfolio, marks: Mapping[Symbol, Decimal]
+) -> list[tuple[Position, Decimal]]:
+    held = []
+    for symbol, position in portfolio.positions.items():
+        if position.quantity == 0:
+            continue
+        mark = marks.get(symbol)
+        if mark is None:
+            raise MissingMarkError(symbol)
+        held.append((position, mark))
+    return held
+
+
+def portfolio_exposure(portfolio: Portfolio, marks: Mapping[Symbol, Decimal]) -> Decimal:
+    """Quote value of all holdings: ``sum(qty * mark)``. Flat positions need no mark.
+
+    ``marks`` maps symbol -> quote per base unit. Raises :class:`MissingMarkError` (a
+    ``KeyError``) for a held symbol without a mark.
+    """
+    return sum((p.market_value(mark) for p, mark in _held_marks(portfolio, marks)), ZERO)
+
+
+def portfolio_equity(portfolio: Portfolio, marks: Mapping[Symbol, Decimal]) -> Decimal:
+    """Equity in quote: ``cash + sum(qty * mark)``. Raises :class:`MissingMarkError` like
+    :func:`portfolio_exposure`."""
+    return portfolio.cash + portfolio_exposure(portfolio, marks)
+
+
+def portfolio_unrealized_pnl(portfolio: Portfolio, marks: Mapping[Symbol, Decimal]) -> Decimal:
+    """Quote PnL of holdings at ``marks``: ``sum(qty * mark - cost_basis)``. Raises
+    :class:`MissingMarkError` like :func:`portfolio_exposure`."""
+    return sum((p.unrealized_pnl(mark) for p, mark in _held_marks(portfolio, marks)), ZERO)

@@ -1,0 +1,144 @@
+"""Ledger tables: fills, their balance entries, positions and equity snapshots.
+
+Fills are trade-level and unique per account on the exchange trade id (DESIGN.md section 5);
+entries and positions are derived from them by :func:`ledger.services.fill_record`. ``account``
+names a live account or a paper/backtest run. Money and quantities are ``DecimalField``
+(36 digits, 12 decimal places); prices and PnL are in the symbol's quote asset (TRY), quantities
+in base units, timestamps UTC.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+MONEY = {"max_digits": 36, "decimal_places": 12}
+
+
+class LedgerFill(models.Model):
+    """One trade-level execution, as reported by the venue; the only input of the ledger.
+
+    Unique on ``(account, trade_id)``, which makes recording a fill twice impossible.
+    ``fee`` is in ``fee_asset``; ``fee_quote`` is that fee valued in the quote asset at fill
+    time (the conversion the position used).
+    """
+
+    class Side(models.TextChoices):
+        BUY = "buy"
+        SELL = "sell"
+
+    class Liquidity(models.TextChoices):
+        MAKER = "maker"
+        TAKER = "taker"
+
+    account = models.CharField(max_length=64)
+    trade_id = models.CharField(max_length=64, help_text="exchange trade id")
+    client_order_id = models.CharField(max_length=64, blank=True)
+    symbol = models.CharField(max_length=32, help_text="BASE_QUOTE")
+    side = models.CharField(max_length=4, choices=Side.choices)
+    price = models.DecimalField(**MONEY, help_text="quote per base unit")
+    quantity = models.DecimalField(**MONEY, help_text="base units")
+    fee = models.DecimalField(**MONEY, help_text="units of fee_asset")
+    fee_asset = models.CharField(max_length=16)
+    fee_quote = models.DecimalField(**MONEY, help_text="fee valued in quote at fill time")
+    liquidity = models.CharField(max_length=5, choices=Liquidity.choices)
+    ts = models.DateTimeField(help_text="execution time, UTC")
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["ts", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "trade_id"], name="uniq_ledger_fill_account_trade"
+            )
+        ]
+        indexes = [models.Index(fields=["account", "symbol", "ts"])]
+
+    def __str__(self) -> str:
+        return f"{self.account} {self.side} {self.quantity} {self.symbol} @ {self.price}"
+
+
+class LedgerEntry(models.Model):
+    """An append-only balance movement derived from a fill (never edited or deleted).
+
+    ``amount`` is signed units of ``asset``: a buy adds base and removes quote, a sell the
+    reverse, a fee removes its own asset. ``entry_id`` is ``<trade id>:base|quote|fee``.
+    """
+
+    class Kind(models.TextChoices):
+        TRADE = "TRADE"
+        FEE = "FEE"
+
+    fill = models.ForeignKey(LedgerFill, on_delete=models.PROTECT, related_name="entries")
+    entry_id = models.CharField(max_length=80)
+    asset = models.CharField(max_length=16)
+    amount = models.DecimalField(**MONEY, help_text="signed units of asset")
+    kind = models.CharField(max_length=5, choices=Kind.choices)
+    ts = models.DateTimeField(help_text="fill time, UTC")
+
+    class Meta:
+        ordering = ["ts", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["fill", "entry_id"], name="uniq_ledger_entry_fill")
+        ]
+        verbose_name_plural = "ledger entries"
+
+    def __str__(self) -> str:
+        return f"{self.entry_id} {self.amount} {self.asset}"
+
+
+class Position(models.Model):
+    """Current weighted-average-cost position of one symbol in one account.
+
+    ``quantity`` base units (never negative, enforced by a check constraint); ``average_cost``
+    quote per base unit including buy fees; ``cost_basis`` quote paid for the units held;
+    ``realized_pnl`` and ``fees_paid`` cumulative quote. A flat position keeps its row for its
+    realized PnL. Written only by :func:`ledger.services.fill_record`.
+    """
+
+    account = models.CharField(max_length=64)
+    symbol = models.CharField(max_length=32, help_text="BASE_QUOTE")
+    quantity = models.DecimalField(**MONEY, default=0, help_text="base units")
+    average_cost = models.DecimalField(**MONEY, default=0, help_text="quote per base unit")
+    cost_basis = models.DecimalField(**MONEY, default=0, help_text="quote")
+    realized_pnl = models.DecimalField(**MONEY, default=0, help_text="quote")
+    fees_paid = models.DecimalField(**MONEY, default=0, help_text="quote")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["account", "symbol"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "symbol"], name="uniq_position_account_symbol"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(quantity__gte=0), name="position_quantity_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account} {self.quantity} {self.symbol}"
+
+
+class EquitySnapshot(models.Model):
+    """Equity of an account at one instant: ``equity = cash + sum(qty * mark)`` in quote.
+
+    ``drawdown_pct`` is the fall from the running equity peak, percent 0..100. One row per
+    account and timestamp.
+    """
+
+    account = models.CharField(max_length=64)
+    ts = models.DateTimeField(help_text="UTC")
+    equity = models.DecimalField(**MONEY, help_text="quote")
+    cash = models.DecimalField(**MONEY, help_text="quote")
+    drawdown_pct = models.DecimalField(**MONEY, default=0, help_text="percent 0..100")
+
+    class Meta:
+        ordering = ["account", "ts"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "ts"], name="uniq_equity_snapshot_account_ts"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account} {self.ts:%Y-%m-%d %H:%M} {self.equity}"

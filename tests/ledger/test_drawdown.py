@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from ledger.domain import drawdown as drawdown_module
+from ledger.domain.drawdown import DrawdownState, TradingDayClock, drawdown_update, trading_day
+
+D = Decimal
+ISTANBUL = ZoneInfo("Europe/Istanbul")
+
+
+def ms(text: str) -> int:
+    """Epoch milliseconds of an ISO UTC timestamp."""
+    return int(dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC).timestamp() * 1000)
+
+
+def run(equities: list[str]) -> DrawdownState:
+    state = None
+    for equity in equities:
+        state = drawdown_update(state, D(equity))
+    assert state is not None
+    return state
+
+
+@pytest.mark.parametrize(
+    ("equities", "peak", "drawdown", "max_drawdown"),
+    [
+        (["1000"], "1000", "0", "0"),
+        (["1000", "900"], "1000", "10", "10"),
+        (["1000", "900", "1100"], "1100", "0", "10"),
+        (["1000", "800", "1200", "1140"], "1200", "5", "20"),
+        (["1000", "1000", "500", "750"], "1000", "25", "50"),
+        (["1000", "-50"], "1000", "100", "100"),
+        (["0", "0"], "0", "0", "0"),
+        (["-10", "-20"], "-10", "0", "0"),
+    ],
+)
+def test_drawdown_is_measured_from_the_running_peak_in_percent(
+    equities: list[str], peak: str, drawdown: str, max_drawdown: str
+) -> None:
+    state = run(equities)
+    assert state == DrawdownState(D(peak), D(drawdown), D(max_drawdown))
+
+
+def test_the_first_point_starts_the_curve_with_no_drawdown() -> None:
+    assert drawdown_update(None, D("123.45")) == DrawdownState(D("123.45"), D(0), D(0))
+
+
+@pytest.mark.parametrize(
+    ("utc", "day"),
+    [
+        ("2024-03-10T20:59:59.999", "2024-03-10"),
+        ("2024-03-10T21:00:00.000", "2024-03-11"),
+        ("2024-12-31T21:00:00.000", "2025-01-01"),
+        ("2024-07-01T00:00:00.000", "2024-07-01"),
+        # Turkey kept DST until 2016: winter midnight was 22:00 UTC
+        ("2015-01-15T21:30:00.000", "2015-01-15"),
+        ("2015-01-15T22:00:00.000", "2015-01-16"),
+    ],
+)
+def test_the_istanbul_trading_day_starts_at_local_midnight(utc: str, day: str) -> None:
+    assert trading_day(ms(utc), ISTANBUL) == dt.date.fromisoformat(day)
+    assert TradingDayClock(ISTANBUL).day_of(ms(utc)) == dt.date.fromisoformat(day)
+
+
+@pytest.mark.parametrize(
+    "zone", ["Europe/Istanbul", "UTC", "Europe/London", "America/Havana", "Australia/Lord_Howe"]
+)
+def test_the_clock_agrees_with_trading_day_every_17_minutes_across_a_year(zone: str) -> None:
+    tz = ZoneInfo(zone)
+    clock = TradingDayClock(tz)
+    start, step = ms("2023-01-01T00:00:00"), 17 * 60_000
+    for ts in range(start, start + 366 * 86_400_000, step):
+        assert clock.day_of(ts) == trading_day(ts, tz), dt.datetime.fromtimestamp(ts / 1000, tz)
+
+
+def test_the_clock_computes_the_time_zone_once_per_day(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    real = drawdown_module.trading_day
+
+    def counting(ts_ms: int, tz: ZoneInfo) -> dt.date:
+        calls.append(ts_ms)
+        return real(ts_ms, tz)
+
+    monkeypatch.setattr(drawdown_module, "trading_day", counting)
+    clock = TradingDayClock(ISTANBUL)
+    start = ms("2024-03-10T21:00:00")
+    days = {clock.day_of(start + minute * 60_000) for minute in range(3 * 24 * 60)}
+    assert len(days) == 3
+    assert len(calls) == 3
+
+
+def test_the_clock_handles_time_going_backwards() -> None:
+    clock = TradingDayClock(ISTANBUL)
+    assert clock.day_of(ms("2024-03-11T10:00:00")) == dt.date(2024, 3, 11)
+    assert clock.day_of(ms("2024-03-10T10:00:00")) == dt.date(2024, 3, 10)
+    assert clock.day_of(ms("2024-03-11T20:59:59.999")) == dt.date(2024, 3, 11)

@@ -77,13 +77,14 @@ def client_order_id(*, account: str, cycle_ms: int, symbol: Symbol, side: Side, 
 
     Shape: ``mv-<SYMBOL>-<b|s>-<cycle ms base36>-<12 hex of sha256>``. ``account`` namespaces
     a live account or a backtest run; ``key`` distinguishes orders of one cycle (strategy and
-    sequence). The readable prefix helps operators; the hash makes the id unique.
+    sequence). The readable prefix helps operators; the hash makes the id unique, so when the
+    id would exceed 50 characters the prefix is shortened, never the hash.
     """
     digest = hashlib.sha256(
         f"{account}|{cycle_ms}|{symbol.pair}|{side}|{key}".encode()
     ).hexdigest()[:12]
-    coid = f"mv-{symbol.pair[:12]}-{side.value[0]}-{_base36(cycle_ms)}-{digest}"
-    return coid[:CLIENT_ORDER_ID_MAX]
+    prefix = f"mv-{symbol.pair[:12]}-{side.value[0]}-{_base36(cycle_ms)}"
+    return f"{prefix[: CLIENT_ORDER_ID_MAX - len(digest) - 1]}-{digest}"
 
 
 def _base36(number: int) -> str:

@@ -1,0 +1,532 @@
+"""The simulated venue: BTCTurk-like order matching against closed bars, in memory.
+
+It implements the order interface the live BTCTurk adapter implements (submit, cancel, get,
+open orders, balances, fills since a cursor), so a backtest, a paper session and the sandbox
+exchange drive the same planner through the same port. Pure domain: Decimal maths, no clock
+(callers pass ``now_ms``), no I/O. Units: prices quote per base unit, quantities base units,
+fees basis points of the notional, times epoch milliseconds UTC.
+
+Acceptance (checked in this order; the first failure rejects, reference/btcturk_api.md 4.7, 5):
+
+====================================  ===============================================
+reject code                           BTCTurk equivalent
+====================================  ===============================================
+``UNKNOWN_SYMBOL``                    pair not listed in exchangeinfo
+``INVALID_ORDER``                     FAILED_ORDER_PARAMETER (no limit price, size <= 0)
+``SYMBOL_NOT_TRADING`` ...            from :func:`~trading.domain.rules.check_order`:
+``ORDER_METHOD_NOT_SUPPORTED``        1134
+``MIN_NOTIONAL``                      1123 FAILED_MIN_TOTAL_AMOUNT
+``PRICE_ABOVE_BAND`` / ``..._BELOW``  1226 / 1227
+``INVALID_PRICE_SCALE``               1126 (limit price not on the tick grid)
+``INVALID_QUANTITY_SCALE``            1127 (quantity not on the step grid)
+``DUPLICATE_CLIENT_ORDER_ID``         ours (BTCTurk server-side uniqueness UNVERIFIED)
+``INSUFFICIENT_BALANCE``              1122 FAILED_ORDER_WITH_OPEN_ORDERS / BALANCE_NOT_ENOUGH
+====================================  ===============================================
+
+A rejected submit is recorded as an order (status ``REJECTED``, ``reject_code`` set, it gets
+an order id) and does not reserve its client order id. An accepted order is ``OPEN`` and locks
+balance: a limit buy ``price * quantity * (1 + fee rate)`` quote, a market buy
+``quote_amount * (1 + fee rate)`` quote (BTCTurk: a market buy's size is the quote amount to
+spend), a sell its base ``quantity``. The fee rate of a lock is the larger of maker and taker
+(the worst case). Min notional: ``price * quantity`` for a limit, ``quote_amount`` for a market
+buy, ``quantity * last close`` for a market sell (skipped while no bar has been seen).
+
+Fill rules (matching happens only in :meth:`SimulatedVenue.on_bar`, against a bar that closed
+after the order was submitted; open orders of the symbol are matched in submission order):
+
+- ``FillModel.BAR``: a market order fills at the bar's open (taker). A limit buy fills at the
+  open if ``open <= limit`` (taker: it was marketable on arrival), else at the limit if
+  ``low <= limit`` (maker), else it rests. A limit sell: ``open >= limit`` -> open (taker),
+  else ``high >= limit`` -> limit (maker), else it rests.
+- ``FillModel.NEXT_OPEN``: every order is decided at the open of its first bar: a market order
+  fills at the open (taker); a limit fills at the open (taker) only if the open is at or better
+  than its limit, otherwise it is ``CANCELED`` (expired) and its lock released. A limit's
+  remainder after that bar (volume cap) is canceled too: it behaves as immediate-or-cancel.
+- Volume cap: with ``max_volume_share`` set, at most ``max_volume_share * bar.volume`` base
+  units (rounded down to the step) fill per symbol and bar, shared by the orders in submission
+  order; what does not fit stays open (``PARTIALLY_FILLED``) for later bars, where a market
+  order's remainder fills at their opens.
+- A market buy converts its remaining quote amount to base at the fill price (rounded down to
+  the step). When the remaining quote cannot buy one more step it completes (``FILLED``, or
+  ``CANCELED`` if nothing filled) and the unused lock is released.
+- Fees: ``fee = price * quantity * bps / 10000`` in the quote asset, maker or taker as above,
+  not rounded. A buy debits ``notional + fee`` from its lock; a sell credits
+  ``notional - fee``. A completed or canceled order releases what is left of its lock.
+- Each fill is a :class:`~ledger.domain.fills.Fill` with trade id ``f"{account}-t{n}"``
+  (n = 1, 2, ...) and ``ts_ms`` = the bar's open time; order ids are ``"1"``, ``"2"``, ...
+- Cancel: ``OPEN``/``PARTIALLY_FILLED`` -> ``CANCELED`` (lock released); an unknown id is
+  refused with ``ORDER_NOT_FOUND`` (BTCTurk NO_ORDER_MATCHES_YOUR_REQUEST), a terminal order
+  with ``ORDER_COULD_NOT_BE_CANCELED``. Status changes go through
+  :func:`~trading.domain.orders.order_transition`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+
+from ledger.domain.fills import Fill, Liquidity
+from trading.domain.market import Bar
+from trading.domain.orders import (
+    TERMINAL_STATUSES,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Side,
+    order_transition,
+)
+from trading.domain.rules import ExchangeRules, check_order
+from trading.domain.symbols import Symbol
+
+ZERO = Decimal(0)
+BPS = Decimal(10000)
+
+
+class FillModel(StrEnum):
+    """How resting orders meet a bar (see the module's "Fill rules")."""
+
+    BAR = "bar"
+    NEXT_OPEN = "next_open"
+
+
+class RejectCode(StrEnum):
+    """Reject codes of the venue itself (rule codes come from ``check_order``)."""
+
+    UNKNOWN_SYMBOL = "UNKNOWN_SYMBOL"
+    INVALID_ORDER = "INVALID_ORDER"
+    INVALID_PRICE_SCALE = "INVALID_PRICE_SCALE"
+    INVALID_QUANTITY_SCALE = "INVALID_QUANTITY_SCALE"
+    DUPLICATE_CLIENT_ORDER_ID = "DUPLICATE_CLIENT_ORDER_ID"
+    INSUFFICIENT_BALANCE = "INSUFFICIENT_BALANCE"
+    ORDER_NOT_FOUND = "ORDER_NOT_FOUND"
+    ORDER_COULD_NOT_BE_CANCELED = "ORDER_COULD_NOT_BE_CANCELED"
+
+
+class UnknownOrder(LookupError):
+    """No order with this order id was ever submitted to the venue."""
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    """One asset's balance: ``free`` can be spent, ``locked`` backs open orders."""
+
+    asset: str
+    free: Decimal
+    locked: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return self.free + self.locked
+
+
+@dataclass(frozen=True, slots=True)
+class VenueOrder:
+    """Snapshot of one order.
+
+    ``price`` is the limit price (``None`` for market orders: BTCTurk ignores it);
+    ``quantity`` base units as requested (for a market buy informational only: its size is
+    ``quote_amount`` in quote units); ``filled_quantity`` base units executed so far.
+    """
+
+    order_id: str
+    client_order_id: str
+    symbol: Symbol
+    side: Side
+    order_type: OrderType
+    price: Decimal | None
+    quantity: Decimal
+    quote_amount: Decimal | None
+    filled_quantity: Decimal
+    status: OrderStatus
+    created_ms: int
+    reject_code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderAck:
+    """Answer to a submit or cancel.
+
+    ``status`` is the order's status after the call, or ``REJECTED`` when the request was
+    refused (then ``reject_code`` says why and ``detail`` explains in words).
+    """
+
+    client_order_id: str
+    order_id: str | None
+    status: OrderStatus
+    reject_code: str | None = None
+    detail: str = ""
+
+
+@dataclass(slots=True)
+class _Order:
+    # Mutable on purpose: the matching loop updates it in place every bar; callers only ever
+    # see frozen VenueOrder snapshots.
+    order_id: str
+    request: OrderRequest
+    created_ms: int
+    status: OrderStatus
+    lock: Decimal = ZERO  # remaining lock, quote units for a buy, base units for a sell
+    filled: Decimal = ZERO
+    quote_left: Decimal = ZERO  # market buy only: quote amount still to spend
+    reject_code: str | None = None
+
+    def snapshot(self) -> VenueOrder:
+        r = self.request
+        return VenueOrder(
+            order_id=self.order_id,
+            client_order_id=r.client_order_id,
+            symbol=r.symbol,
+            side=r.side,
+            order_type=r.order_type,
+            price=r.price if r.order_type is OrderType.LIMIT else None,
+            quantity=r.quantity,
+            quote_amount=r.quote_amount,
+            filled_quantity=self.filled,
+            status=self.status,
+            created_ms=self.created_ms,
+            reject_code=self.reject_code,
+        )
+
+    @property
+    def market_buy(self) -> bool:
+        return self.request.order_type is OrderType.MARKET and self.request.side is Side.BUY
+
+
+class SimulatedVenue:
+    """In-memory BTCTurk-like venue over the given rules and starting free balances.
+
+    ``balances`` maps asset to free amount (nothing locked at start); fees are basis points
+    (>= 0); ``max_volume_share`` (0 < share) caps fills per bar, ``None`` = no cap; ``account``
+    prefixes trade ids. Raises ``ValueError`` on a negative balance, fee or share.
+    """
+
+    def __init__(
+        self,
+        *,
+        rules: Mapping[Symbol, ExchangeRules],
+        balances: Mapping[str, Decimal],
+        fee_maker_bps: Decimal,
+        fee_taker_bps: Decimal,
+        fill_model: FillModel = FillModel.BAR,
+        max_volume_share: Decimal | None = None,
+        account: str = "sim",
+    ) -> None:
+        if fee_maker_bps < 0 or fee_taker_bps < 0:
+            raise ValueError("fees must be >= 0 bps")
+        if max_volume_share is not None and max_volume_share <= 0:
+            raise ValueError("max_volume_share must be > 0 (or None for no cap)")
+        if any(amount < 0 for amount in balances.values()):
+            raise ValueError("starting balances must be >= 0")
+        self._rules = dict(rules)
+        self._free: dict[str, Decimal] = {a: Decimal(str(v)) for a, v in balances.items()}
+        self._locked: dict[str, Decimal] = dict.fromkeys(self._free, ZERO)
+        self._maker_rate = fee_maker_bps / BPS
+        self._taker_rate = fee_taker_bps / BPS
+        self._lock_rate = max(self._maker_rate, self._taker_rate)
+        self._fill_model = fill_model
+        self._max_share = max_volume_share
+        self._account = account
+        self._orders: dict[str, _Order] = {}
+        self._open: dict[Symbol, dict[str, _Order]] = {}
+        self._used_coids: set[str] = set()
+        self._last_price: dict[Symbol, Decimal] = {}
+        self._fills: list[Fill] = []
+        self._next_order = 1
+
+    # --- order interface ---------------------------------------------------------------
+
+    def submit_order(self, request: OrderRequest, *, now_ms: int) -> OrderAck:
+        """Accept (``OPEN``, balance locked) or reject (``REJECTED`` + code) ``request``.
+
+        Never raises for a bad order: the reason is in the ack (module docstring lists the
+        codes and their order). ``now_ms`` becomes the order's ``created_ms``.
+        """
+        order = _Order(str(self._next_order), request, now_ms, OrderStatus.NEW)
+        self._next_order += 1
+        self._orders[order.order_id] = order
+        order.status = order_transition(order.status, OrderStatus.SUBMITTED)
+        rejection = self._rejection(request)
+        if rejection is not None:
+            order.status = order_transition(order.status, OrderStatus.REJECTED)
+            order.reject_code = rejection[0]
+            return OrderAck(
+                client_order_id=request.client_order_id,
+                order_id=order.order_id,
+                status=order.status,
+                reject_code=rejection[0],
+                detail=rejection[1],
+            )
+        order.lock = self._lock_needed(request)
+        self._move(self._lock_asset(request), order.lock, to_locked=True)
+        order.quote_left = request.quote_amount if order.market_buy else ZERO
+        order.status = order_transition(order.status, OrderStatus.OPEN)
+        self._open.setdefault(request.symbol, {})[order.order_id] = order
+        self._used_coids.add(request.client_order_id)
+        return OrderAck(request.client_order_id, order.order_id, order.status)
+
+    def cancel_order(self, order_id: str, *, now_ms: int) -> OrderAck:
+        """Cancel an open or partially filled order and release its remaining lock.
+
+        Refusals come back as an ack with status ``REJECTED``: ``ORDER_NOT_FOUND`` for an
+        unknown id, ``ORDER_COULD_NOT_BE_CANCELED`` for a terminal order (reference 4.8).
+        """
+        order = self._orders.get(order_id)
+        if order is None:
+            return OrderAck(
+                client_order_id="",
+                order_id=order_id,
+                status=OrderStatus.REJECTED,
+                reject_code=RejectCode.ORDER_NOT_FOUND.value,
+                detail=f"no order with id {order_id!r}",
+            )
+        coid = order.request.client_order_id
+        if order.status in TERMINAL_STATUSES:
+            return OrderAck(
+                client_order_id=coid,
+                order_id=order_id,
+                status=OrderStatus.REJECTED,
+                reject_code=RejectCode.ORDER_COULD_NOT_BE_CANCELED.value,
+                detail=f"order {order_id} is already {order.status}",
+            )
+        self._close(order, OrderStatus.CANCELED)
+        return OrderAck(coid, order_id, order.status)
+
+    def get_order(self, order_id: str) -> VenueOrder:
+        """Snapshot of any order ever submitted (rejected ones too); raises :class:`UnknownOrder`."""
+        order = self._orders.get(order_id)
+        if order is None:
+            raise UnknownOrder(f"no order with id {order_id!r}")
+        return order.snapshot()
+
+    def open_orders(self, symbol: Symbol | None = None) -> list[VenueOrder]:
+        """``OPEN``/``PARTIALLY_FILLED`` orders (of ``symbol``, or all), oldest first."""
+        if symbol is not None:
+            return [o.snapshot() for o in self._open.get(symbol, {}).values()]
+        orders = [o for book in self._open.values() for o in book.values()]
+        return [o.snapshot() for o in sorted(orders, key=lambda o: int(o.order_id))]
+
+    def has_open_orders(self, symbol: Symbol) -> bool:
+        """Whether ``symbol`` has a resting order; O(1)."""
+        return bool(self._open.get(symbol))
+
+    def balances(self) -> dict[str, Balance]:
+        """Every asset the venue has seen, free and locked, exact Decimal."""
+        return {a: Balance(a, self._free[a], self._locked[a]) for a in sorted(self._free)}
+
+    def fills_since(self, cursor: int) -> tuple[list[Fill], int]:
+        """Fills after ``cursor`` (0 = from the start) and the cursor to pass next time.
+
+        Raises ``ValueError`` for a cursor that this venue never returned.
+        """
+        if not 0 <= cursor <= len(self._fills):
+            raise ValueError(f"cursor {cursor} outside 0..{len(self._fills)}")
+        return self._fills[cursor:], len(self._fills)
+
+    # --- matching ----------------------------------------------------------------------
+
+    def on_bar(self, symbol: Symbol, bar: Bar) -> list[Fill]:
+        """Match the open orders of ``symbol`` against ``bar`` (just closed); return new fills.
+
+        The caller guarantees every open order of ``symbol`` was submitted before ``bar``
+        opened. The bar's close becomes the last known price of ``symbol``.
+        """
+        book = self._open.get(symbol)
+        fills: list[Fill] = []
+        if book:
+            rules = self._rules[symbol]
+            cap = None if self._max_share is None else _floor(self._max_share * bar.volume, rules)
+            for order in list(book.values()):
+                fill = self._match(order, bar, rules, cap)
+                if fill is not None:
+                    fills.append(fill)
+                    if cap is not None:
+                        cap -= fill.quantity
+        self._last_price[symbol] = bar.close
+        return fills
+
+    def _match(
+        self, order: _Order, bar: Bar, rules: ExchangeRules, cap: Decimal | None
+    ) -> Fill | None:
+        price, liquidity = self._fill_price(order.request, bar)
+        immediate_or_cancel = (
+            self._fill_model is FillModel.NEXT_OPEN and order.request.order_type is OrderType.LIMIT
+        )
+        if price is None:
+            if immediate_or_cancel:
+                self._close(order, OrderStatus.CANCELED)
+            return None
+        if order.market_buy:
+            wanted = _affordable(order.quote_left, price, rules)
+            if wanted == 0:
+                self._complete_market_buy(order)
+                return None
+        else:
+            wanted = order.request.quantity - order.filled
+        quantity = wanted if cap is None else min(wanted, cap)
+        fill = self._execute(order, price, quantity, liquidity, bar.ts_ms) if quantity > 0 else None
+        if order.market_buy and order.quote_left < price * rules.step_size:
+            self._complete_market_buy(order)
+        elif not order.market_buy and order.filled == order.request.quantity:
+            self._close(order, OrderStatus.FILLED)
+        elif immediate_or_cancel:
+            self._close(order, OrderStatus.CANCELED)
+        return fill
+
+    def _fill_price(
+        self, request: OrderRequest, bar: Bar
+    ) -> tuple[Decimal | None, Liquidity | None]:
+        if request.order_type is OrderType.MARKET:
+            return bar.open, Liquidity.TAKER
+        limit = request.price
+        buy = request.side is Side.BUY
+        if (bar.open <= limit) if buy else (bar.open >= limit):
+            return bar.open, Liquidity.TAKER
+        if self._fill_model is FillModel.BAR and (
+            (bar.low <= limit) if buy else (bar.high >= limit)
+        ):
+            return limit, Liquidity.MAKER
+        return None, None
+
+    def _execute(
+        self, order: _Order, price: Decimal, quantity: Decimal, liquidity: Liquidity, ts_ms: int
+    ) -> Fill:
+        request = order.request
+        base, quote = request.symbol.base, request.symbol.quote
+        rate = self._maker_rate if liquidity is Liquidity.MAKER else self._taker_rate
+        notional = price * quantity
+        fee = notional * rate
+        if request.side is Side.BUY:
+            order.lock -= notional + fee
+            self._locked[quote] -= notional + fee
+            self._free[base] = self._free.get(base, ZERO) + quantity
+            self._locked.setdefault(base, ZERO)
+            if order.market_buy:
+                order.quote_left -= notional
+        else:
+            order.lock -= quantity
+            self._locked[base] -= quantity
+            self._free[quote] = self._free.get(quote, ZERO) + notional - fee
+            self._locked.setdefault(quote, ZERO)
+        order.filled += quantity
+        if order.status is not OrderStatus.PARTIALLY_FILLED:
+            order.status = order_transition(order.status, OrderStatus.PARTIALLY_FILLED)
+        fill = Fill(
+            trade_id=f"{self._account}-t{len(self._fills) + 1}",
+            client_order_id=request.client_order_id,
+            symbol=request.symbol,
+            side=request.side,
+            price=price,
+            quantity=quantity,
+            fee=fee,
+            fee_asset=quote,
+            ts_ms=ts_ms,
+            liquidity=liquidity,
+        )
+        self._fills.append(fill)
+        return fill
+
+    def _complete_market_buy(self, order: _Order) -> None:
+        self._close(order, OrderStatus.FILLED if order.filled > 0 else OrderStatus.CANCELED)
+
+    def _close(self, order: _Order, status: OrderStatus) -> None:
+        """Move ``order`` to a terminal ``status``, release its lock, drop it from the book."""
+        order.status = order_transition(order.status, status)
+        self._move(self._lock_asset(order.request), order.lock, to_locked=False)
+        order.lock = ZERO
+        del self._open[order.request.symbol][order.order_id]
+
+    # --- acceptance and balances -------------------------------------------------------
+
+    def _rejection(self, request: OrderRequest) -> tuple[str, str] | None:
+        """``(code, detail)`` of the first failed acceptance check, or ``None``."""
+        rules = self._rules.get(request.symbol)
+        if rules is None:
+            return RejectCode.UNKNOWN_SYMBOL.value, f"{request.symbol} has no exchange rules"
+        problem = _invalid_parameters(request)
+        if problem is not None:
+            return RejectCode.INVALID_ORDER.value, problem
+        violation = check_order(
+            rules,
+            side=request.side,
+            order_type=request.order_type,
+            quantity=request.quantity,
+            price=request.price if request.order_type is OrderType.LIMIT else None,
+            notional=self._notional_for_check(request, rules),
+        )
+        if violation is not None:
+            return violation.code, violation.detail
+        if request.order_type is OrderType.LIMIT and request.price % rules.tick_size != 0:
+            return RejectCode.INVALID_PRICE_SCALE.value, (
+                f"price {request.price} is not a multiple of tick size {rules.tick_size}"
+            )
+        if not _is_market_buy(request) and request.quantity % rules.step_size != 0:
+            return RejectCode.INVALID_QUANTITY_SCALE.value, (
+                f"quantity {request.quantity} is not a multiple of step size {rules.step_size}"
+            )
+        if request.client_order_id in self._used_coids:
+            return RejectCode.DUPLICATE_CLIENT_ORDER_ID.value, (
+                f"client order id {request.client_order_id!r} is already in use"
+            )
+        asset, needed = self._lock_asset(request), self._lock_needed(request)
+        if self._free.get(asset, ZERO) < needed:
+            return RejectCode.INSUFFICIENT_BALANCE.value, (
+                f"needs {needed} {asset} free, has {self._free.get(asset, ZERO)}"
+            )
+        return None
+
+    def _notional_for_check(self, request: OrderRequest, rules: ExchangeRules) -> Decimal:
+        if request.order_type is OrderType.LIMIT:
+            return request.price * request.quantity
+        if request.side is Side.BUY:
+            return request.quote_amount
+        last = self._last_price.get(request.symbol)
+        # No price seen yet: nothing to value a market sell with, so the check passes.
+        return rules.min_notional if last is None else request.quantity * last
+
+    def _lock_needed(self, request: OrderRequest) -> Decimal:
+        if request.side is Side.SELL:
+            return request.quantity
+        if request.order_type is OrderType.MARKET:
+            return request.quote_amount * (1 + self._lock_rate)
+        return request.price * request.quantity * (1 + self._lock_rate)
+
+    @staticmethod
+    def _lock_asset(request: OrderRequest) -> str:
+        return request.symbol.quote if request.side is Side.BUY else request.symbol.base
+
+    def _move(self, asset: str, amount: Decimal, *, to_locked: bool) -> None:
+        signed = amount if to_locked else -amount
+        self._free[asset] = self._free.get(asset, ZERO) - signed
+        self._locked[asset] = self._locked.get(asset, ZERO) + signed
+
+
+def _is_market_buy(request: OrderRequest) -> bool:
+    return request.order_type is OrderType.MARKET and request.side is Side.BUY
+
+
+def _invalid_parameters(request: OrderRequest) -> str | None:
+    if _is_market_buy(request):
+        if request.quote_amount is None or request.quote_amount <= 0:
+            return "a market buy needs quote_amount > 0 (the quote amount to spend)"
+        return None
+    if request.quantity <= 0:
+        return f"quantity {request.quantity} must be > 0"
+    if request.order_type is OrderType.LIMIT and (request.price is None or request.price <= 0):
+        return "a limit order needs a price > 0"
+    return None
+
+
+def _floor(quantity: Decimal, rules: ExchangeRules) -> Decimal:
+    """``quantity`` rounded down to the step grid (0 if below one step)."""
+    return (quantity // rules.step_size) * rules.step_size
+
+
+def _affordable(quote: Decimal, price: Decimal, rules: ExchangeRules) -> Decimal:
+    """Most base units on the step grid that ``quote`` buys at ``price`` (notional only)."""
+    quantity = _floor(quote / price, rules)
+    # quote / price is rounded to 28 digits; step back if that rounding made it unaffordable.
+    if quantity * price > quote:
+        quantity -= rules.step_size
+    return max(quantity, ZERO)

@@ -87,6 +87,11 @@ class StrictEnv:
     def db_url(self, name: str, default: str) -> dict:
         value = self.str(name, default)
         try:
-            return environ.Env.db_url_config(value)
+            config = environ.Env.db_url_config(value)
         except Exception as exc:  # django-environ raises several types for bad URLs
             raise ImproperlyConfigured(f"{name}={value!r} is not a database URL: {exc}") from None
+        if not config.get("ENGINE"):  # django-environ only warns about an unknown scheme
+            raise ImproperlyConfigured(
+                f"{name}={value!r} is not a database URL (use sqlite:///path or postgres://...)"
+            )
+        return config

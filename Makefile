@@ -1,0 +1,71 @@
+# Meva. `make run` sets up from nothing and runs the main job on bundled data (SQLite);
+# `make test` runs the whole suite. See README.md.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+ADDR ?= 127.0.0.1:8000
+
+.DEFAULT_GOAL := run
+.PHONY: run test lint admin bench clean distclean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# Stamp files: reinstall only when the requirement files change.
+$(VENV)/.installed: requirements.txt | $(PY)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+run: $(VENV)/.installed
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py import_dataset data/sample/usdt-5m --name sample-usdt-5m
+	$(PY) manage.py import_dataset data/sample/try-1m --name sample-try-1m
+	$(PY) manage.py backtest --dataset sample-usdt-5m
+	@echo
+	@echo "Done. To browse the results in the admin:"
+	@echo "  make admin      # creates/updates superuser 'admin' (password: ADMIN_PASSWORD or a printed one)"
+	@echo "  then open http://$(ADDR)/admin/"
+
+test: $(VENV)/.installed-dev
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+# Creates or updates the superuser "admin"; the password comes from ADMIN_PASSWORD, or is
+# generated and printed once. Then serves the admin on $(ADDR).
+define ADMIN_SCRIPT
+import os, secrets
+from django.contrib.auth import get_user_model
+password = os.environ.get("ADMIN_PASSWORD") or secrets.token_urlsafe(12)
+user, created = get_user_model().objects.get_or_create(username="admin")
+user.is_staff = user.is_superuser = user.is_active = True
+user.set_password(password)
+user.save()
+print(("created" if created else "updated") + " superuser 'admin'")
+if not os.environ.get("ADMIN_PASSWORD"):
+    print("generated password: " + password)
+endef
+export ADMIN_SCRIPT
+
+admin: $(VENV)/.installed
+	$(PY) manage.py migrate --noinput
+	@$(PY) manage.py shell --no-imports -c "$$ADMIN_SCRIPT"
+	@echo "admin: http://$(ADDR)/admin/  (Ctrl-C to stop)"
+	$(PY) manage.py runserver $(ADDR)
+
+bench: $(VENV)/.installed-dev
+	$(PY) bench/backtest_throughput.py $(BENCH_ARGS)
+
+clean:
+	rm -rf var/ staticfiles/ bench/out/ .pytest_cache/ .ruff_cache/ .hypothesis/
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)

@@ -1,0 +1,218 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from django.utils import timezone
+from pytest_django.fixtures import Settings
+
+from meva.errors import ApplicationError
+from trading.domain.gate import GateAction, GateReason
+from trading.domain.orders import InvalidTransition, OrderStatus
+from trading.models import Order, TradingControl
+from trading.services.control import (
+    control_arm,
+    control_disarm,
+    kill_switch_engage,
+    kill_switch_release,
+)
+from trading.services.gate import gate_state
+from trading.services.orders import order_transition_apply
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def live_environment(settings: Settings) -> Settings:
+    """Every environment condition of the gate is green; only the database decides."""
+    settings.DRY_RUN = False
+    settings.KILL_SWITCH = False
+    settings.LIVE_TRADING = True
+    settings.LIVE_TRADING_ACK = "I_UNDERSTAND"
+    settings.BTCTURK_API_KEY = "test-key"
+    settings.BTCTURK_API_SECRET = "dGVzdC1zZWNyZXQ="
+    return settings
+
+
+@pytest.fixture
+def default_environment(settings: Settings) -> Settings:
+    """The documented environment defaults, set explicitly so a developer's .env cannot leak in."""
+    settings.DRY_RUN, settings.KILL_SWITCH, settings.LIVE_TRADING = True, True, False
+    settings.LIVE_TRADING_ACK = settings.BTCTURK_API_KEY = settings.BTCTURK_API_SECRET = ""
+    return settings
+
+
+def order_create(*, client_order_id: str, status: OrderStatus = OrderStatus.NEW) -> Order:
+    return Order.objects.create(
+        account="main",
+        client_order_id=client_order_id,
+        symbol="BTC_TRY",
+        side="buy",
+        order_type="limit",
+        price=Decimal("2500000"),
+        quantity=Decimal("0.001"),
+        status=status.value,
+    )
+
+
+def test_arming_records_who_when_and_why(operator: User) -> None:
+    before = timezone.now()
+
+    control = control_arm(user=operator, reason="morning session")
+
+    stored = TradingControl.objects.get(pk=1)
+    assert control.pk == stored.pk == 1
+    assert stored.armed is True
+    assert stored.armed_by == operator
+    assert before <= stored.armed_at <= timezone.now()
+    assert stored.reason == "morning session"
+
+
+def test_disarming_and_the_kill_switch_record_who_changed_them(operator: User) -> None:
+    control_arm(user=operator, reason="start")
+    control_disarm(user=operator, reason="lunch")
+    kill_switch_engage(user=operator, reason="exchange incident")
+
+    stored = TradingControl.objects.get(pk=1)
+    assert (stored.armed, stored.armed_by) == (False, operator)
+    assert (stored.kill_switch, stored.kill_switch_by) == (True, operator)
+    assert stored.kill_switch_at is not None
+    assert stored.reason == "exchange incident"
+    assert TradingControl.objects.count() == 1
+
+    kill_switch_release(user=operator, reason="resolved")
+    assert TradingControl.objects.get(pk=1).kill_switch is False
+
+
+def test_a_control_change_without_a_user_is_refused() -> None:
+    with pytest.raises(ApplicationError):
+        control_arm(user=None, reason="who?")
+    assert TradingControl.objects.filter(armed=True).exists() is False
+
+
+def test_with_default_settings_and_no_control_row_the_gate_blocks_with_all_reasons(
+    default_environment: Settings,
+) -> None:
+    decision = gate_state()
+
+    assert decision.allowed is False
+    assert decision.reasons == (
+        GateReason.DRY_RUN,
+        GateReason.KILL_SWITCH,
+        GateReason.LIVE_TRADING_OFF,
+        GateReason.ACK_MISSING,
+        GateReason.NO_CREDENTIALS,
+        GateReason.NOT_ARMED,
+    )
+    assert TradingControl.objects.exists() is False  # reading the gate writes nothing
+
+
+def test_gate_state_follows_the_database_arm_flag_and_kill_switch(
+    live_environment: Settings, operator: User
+) -> None:
+    assert gate_state().reasons == (GateReason.NOT_ARMED,)
+
+    control_arm(user=operator, reason="go")
+    assert gate_state().allowed is True
+
+    kill_switch_engage(user=operator, reason="halt")
+    assert gate_state().reasons == (GateReason.DB_KILL_SWITCH,)
+    assert gate_state(action=GateAction.CANCEL).reasons == (GateReason.DB_KILL_SWITCH,)
+
+
+def test_an_unknown_order_blocks_submits_but_not_cancels(
+    live_environment: Settings, operator: User
+) -> None:
+    control_arm(user=operator, reason="go")
+    order_create(client_order_id="mv-BTCTRY-b-1-aaaaaaaaaaaa", status=OrderStatus.UNKNOWN)
+
+    assert gate_state(action="submit").reasons == (GateReason.UNKNOWN_ORDERS,)
+    assert gate_state(action="cancel").allowed is True
+
+
+def test_a_withdraw_capable_key_is_refused(live_environment: Settings, operator: User) -> None:
+    control_arm(user=operator, reason="go")
+
+    assert gate_state(key_can_withdraw=True).reasons == (GateReason.WITHDRAW_PERMISSION,)
+
+
+def test_a_transition_changes_exactly_one_row_and_refuses_a_stale_old_status() -> None:
+    order = order_create(client_order_id="mv-BTCTRY-b-1-bbbbbbbbbbbb")
+    other = order_create(client_order_id="mv-BTCTRY-b-1-cccccccccccc")
+    long_ago = timezone.now() - timedelta(days=1)
+    Order.objects.filter(id=order.id).update(updated_at=long_ago)
+
+    first = order_transition_apply(
+        order_id=order.id,
+        old=OrderStatus.NEW,
+        new=OrderStatus.SUBMITTED,
+        changes={"exchange_order_id": "123456"},
+    )
+    stale = order_transition_apply(order_id=order.id, old=OrderStatus.NEW, new=OrderStatus.REJECTED)
+
+    order.refresh_from_db()
+    other.refresh_from_db()
+    assert (first, stale) == (True, False)
+    assert (order.status, order.exchange_order_id) == (OrderStatus.SUBMITTED, "123456")
+    assert order.updated_at > long_ago
+    assert other.status == OrderStatus.NEW
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "error"),
+    [
+        (OrderStatus.FILLED, OrderStatus.OPEN, InvalidTransition),
+        (OrderStatus.NEW, OrderStatus.FILLED, InvalidTransition),
+    ],
+)
+def test_a_transition_the_state_machine_forbids_raises_and_writes_nothing(
+    old: OrderStatus, new: OrderStatus, error: type[Exception]
+) -> None:
+    order = order_create(client_order_id="mv-BTCTRY-b-1-dddddddddddd", status=old)
+
+    with pytest.raises(error):
+        order_transition_apply(order_id=order.id, old=old, new=new)
+    order.refresh_from_db()
+    assert order.status == old
+
+
+def test_a_transition_may_not_smuggle_a_status_through_changes() -> None:
+    order = order_create(client_order_id="mv-BTCTRY-b-1-eeeeeeeeeeee")
+
+    with pytest.raises(ValueError, match="status"):
+        order_transition_apply(
+            order_id=order.id,
+            old=OrderStatus.NEW,
+            new=OrderStatus.SUBMITTED,
+            changes={"status": OrderStatus.FILLED},
+        )
+
+
+def test_the_database_refuses_a_duplicate_client_order_id() -> None:
+    from django.db import IntegrityError, transaction
+
+    order_create(client_order_id="mv-BTCTRY-b-1-ffffffffffff")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        order_create(client_order_id="mv-BTCTRY-b-1-ffffffffffff")
+
+
+def test_the_admin_panel_shows_every_reason_and_its_arm_action_records_the_user(
+    default_environment: Settings, admin_client: Client, admin_user: User
+) -> None:
+    page = admin_client.get("/admin/trading/tradingcontrol/")
+    assert page.status_code == 200
+    assert "BLOCKED (submit): DRY_RUN, KILL_SWITCH" in page.content.decode()
+
+    admin_client.post(
+        "/admin/trading/tradingcontrol/",
+        {"action": "control_arm", "_selected_action": ["1"]},
+    )
+
+    control = TradingControl.objects.get(pk=1)
+    assert (control.armed, control.armed_by) == (True, admin_user)
+    detail = admin_client.get("/admin/trading/tradingcontrol/1/change/").content.decode()
+    assert "NOT_ARMED" not in detail
+    assert "ACK_MISSING: LIVE_TRADING_ACK is not exactly I_UNDERSTAND" in detail

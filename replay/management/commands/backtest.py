@@ -1,0 +1,172 @@
+"""``manage.py backtest``: run a strategy over a registered dataset and store the run."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from meva.errors import ApplicationError
+from replay.models import Dataset
+from replay.services.backtests import BacktestRequest, backtest_run
+from trading.domain.strategies.registry import STRATEGY_REGISTRY
+from trading.domain.venue import FillModel
+
+SUMMARY_ROWS = (
+    ("bars", "bars"),
+    ("cycles", "cycles"),
+    ("trades (round trips)", "trades"),
+    ("fills", "fills"),
+    ("fees", "fees"),
+    ("initial equity", "initial_equity"),
+    ("final equity", "final_equity"),
+    ("return %", "return_pct"),
+    ("max drawdown %", "max_drawdown_pct"),
+    ("Sharpe", "sharpe"),
+    ("win rate", "win_rate"),
+    ("elapsed s", "elapsed_s"),
+    ("cycles/s", "cycles_per_s"),
+    ("fingerprint", "fingerprint"),
+)
+JSON_KEYS = (
+    "run_id",
+    "fingerprint",
+    "cycles",
+    "symbols",
+    "trades",
+    "fills",
+    "fees",
+    "initial_equity",
+    "final_equity",
+    "return_pct",
+    "max_drawdown_pct",
+    "sharpe",
+    "elapsed_s",
+    "cycles_per_s",
+)
+
+
+class Command(BaseCommand):
+    help = (
+        "Run the trading cycle pipeline over a registered replay dataset through the simulated "
+        "venue, entirely in memory, then store the run (fills, round trips, per-cycle decisions "
+        "and equity) and print its summary. Same dataset and parameters give the same fingerprint."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--dataset", required=True, help="name given to import_dataset")
+        parser.add_argument(
+            "--strategy", default="mean_reversion", choices=sorted(STRATEGY_REGISTRY)
+        )
+        parser.add_argument("--params", default="{}", help="strategy parameters as a JSON object")
+        parser.add_argument("--risk", default="{}", help="risk limit overrides as a JSON object")
+        parser.add_argument("--start", help="first bar open time, ISO-8601 (UTC if no offset)")
+        parser.add_argument("--end", help="stop before this bar open time, ISO-8601")
+        parser.add_argument("--initial-cash", default="100000", help="quote currency")
+        parser.add_argument("--fee-maker-bps", default=str(settings.BACKTEST_FEE_MAKER_BPS))
+        parser.add_argument("--fee-taker-bps", default=str(settings.BACKTEST_FEE_TAKER_BPS))
+        parser.add_argument("--fill-model", default="bar", choices=[m.value for m in FillModel])
+        parser.add_argument(
+            "--max-volume-share",
+            default=str(settings.BACKTEST_MAX_VOLUME_SHARE),
+            help="max share of a bar's volume one order may fill (0 = no limit)",
+        )
+        parser.add_argument("--json", action="store_true", help="print the summary as JSON last")
+
+    def handle(self, *args, **options) -> None:
+        request = self._request(options)
+        progress = _Progress(sys.stderr) if sys.stderr.isatty() and not options["json"] else None
+        try:
+            run = backtest_run(request=request, progress=progress)
+        except ApplicationError as exc:
+            raise CommandError(str(exc)) from None
+        summary = run.summary
+        if options["json"]:
+            self.stdout.write(json.dumps({k: summary[k] for k in JSON_KEYS}))
+            return
+        self._print_table(run, summary)
+
+    def _request(self, options: dict) -> BacktestRequest:
+        try:
+            dataset = Dataset.objects.get(name=options["dataset"])
+        except Dataset.DoesNotExist:
+            raise CommandError(
+                f"--dataset: no dataset named {options['dataset']!r}; import it with import_dataset"
+            ) from None
+        share = _decimal("--max-volume-share", options["max_volume_share"])
+        return BacktestRequest(
+            dataset=dataset,
+            strategy=options["strategy"],
+            params=_json_object("--params", options["params"]),
+            risk=_json_object("--risk", options["risk"]),
+            fill_model=FillModel(options["fill_model"]),
+            fee_maker_bps=_decimal("--fee-maker-bps", options["fee_maker_bps"]),
+            fee_taker_bps=_decimal("--fee-taker-bps", options["fee_taker_bps"]),
+            initial_cash=_decimal("--initial-cash", options["initial_cash"]),
+            max_volume_share=share if share > 0 else None,
+            start=_datetime("--start", options["start"]),
+            end=_datetime("--end", options["end"]),
+        )
+
+    def _print_table(self, run, summary: dict) -> None:
+        self.stdout.write(
+            f"backtest run {run.pk}: {run.strategy} on {run.dataset.name} "
+            f"({', '.join(summary['symbols'])}; quote {summary['quote_asset']})"
+        )
+        width = max(len(label) for label, _ in SUMMARY_ROWS)
+        for label, key in SUMMARY_ROWS:
+            value = summary[key]
+            self.stdout.write(f"  {label:<{width}}  {'-' if value is None else value}")
+
+
+def _json_object(flag: str, text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CommandError(f"{flag}: not valid JSON ({exc.msg} at char {exc.pos})") from None
+    if not isinstance(value, dict):
+        raise CommandError(f"{flag}: must be a JSON object")
+    return value
+
+
+def _decimal(flag: str, text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise CommandError(f"{flag}: {text!r} is not a number") from None
+    if not value.is_finite() or value < 0:
+        raise CommandError(f"{flag}: {text!r} must be a non-negative number")
+    return value
+
+
+def _datetime(flag: str, text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise CommandError(f"{flag}: {text!r} is not an ISO-8601 date or time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class _Progress:
+    """A one-line progress bar with ETA on a terminal (stderr)."""
+
+    def __init__(self, stream) -> None:
+        self.stream = stream
+        self.started = time.perf_counter()
+
+    def __call__(self, done: int, total: int) -> None:
+        elapsed = time.perf_counter() - self.started
+        share = done / total if total else 1.0
+        eta = elapsed / share - elapsed if share > 0 else 0.0
+        bar = "#" * int(share * 30)
+        self.stream.write(f"\r[{bar:<30}] {done}/{total} cycles  {elapsed:5.1f}s  ETA {eta:5.1f}s")
+        if done >= total:
+            self.stream.write("\n")
+        self.stream.flush()

@@ -1,0 +1,64 @@
+"""Read-side queries for replay results."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import Q
+from django.db.models.functions import Mod
+
+from replay.models import BacktestCycle, BacktestRun
+
+
+@dataclass(frozen=True, slots=True)
+class EquityChart:
+    """An equity curve scaled into an SVG box: ``points`` is an SVG polyline string."""
+
+    points: str
+    width: int
+    height: int
+    low: Decimal
+    high: Decimal
+    first_ts: str
+    last_ts: str
+    samples: int
+
+
+def backtest_equity_chart(
+    *, run: BacktestRun, max_points: int = 800, width: int = 900, height: int = 260
+) -> EquityChart | None:
+    """Equity of ``run`` per cycle, evenly downsampled to at most ``max_points`` points.
+
+    Returns ``None`` when the run has no cycles. Only ``seq``, ``ts`` and ``equity`` are read,
+    one row in every ``step``.
+    """
+    total = run.cycle_rows.count()
+    if total == 0:
+        return None
+    step = max(1, total // max_points)
+    rows = list(
+        BacktestCycle.objects.filter(run=run)
+        .annotate(bucket=Mod("seq", step))
+        .filter(Q(bucket=0) | Q(seq=total - 1))
+        .order_by("seq")
+        .values_list("ts", "equity")
+    )
+    values = [equity for _, equity in rows]
+    low, high = min(values), max(values)
+    span = (high - low) or Decimal(1)
+    count = max(1, len(values) - 1)
+    coords = [
+        f"{i * width / count:.1f},{float((high - v) / span) * (height - 10) + 5:.1f}"
+        for i, v in enumerate(values)
+    ]
+    return EquityChart(
+        points=" ".join(coords),
+        width=width,
+        height=height,
+        low=low,
+        high=high,
+        first_ts=rows[0][0].isoformat(),
+        last_ts=rows[-1][0].isoformat(),
+        samples=len(values),
+    )

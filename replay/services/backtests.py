@@ -1,0 +1,280 @@
+"""Backtest service: run the engine over a registered dataset and store the results.
+
+``backtest_run`` creates the :class:`~replay.models.BacktestRun` row (pending), marks it
+running, runs :func:`replay.domain.engine.run_backtest` entirely in memory (no ORM call in the
+loop), then writes fills, round trips and per-cycle rows in bulk in one transaction and marks
+the run completed. Any error, including an interrupt, marks the run failed with its error
+text before it propagates: a run is never left ``running``.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from meva.errors import ApplicationError
+from replay.domain.engine import BacktestConfig, BacktestResult, ProgressFn, run_backtest
+from replay.models import (
+    BacktestCycle,
+    BacktestFill,
+    BacktestRun,
+    BacktestTrade,
+    Dataset,
+    RunStatus,
+)
+from replay.services.datasets import dataset_load
+from trading.domain.strategies.base import StrategyParamError
+from trading.domain.strategies.registry import build_strategy
+from trading.domain.venue import FillModel
+from trading.services.risk import risk_limits_from_settings
+
+BATCH = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestRequest:
+    """Validated inputs of a backtest (fees in bps, cash in quote, times UTC)."""
+
+    dataset: Dataset
+    strategy: str
+    params: Mapping[str, object]
+    risk: Mapping[str, object]
+    fill_model: FillModel
+    fee_maker_bps: Decimal
+    fee_taker_bps: Decimal
+    initial_cash: Decimal
+    max_volume_share: Decimal | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+def backtest_run(*, request: BacktestRequest, progress: ProgressFn | None = None) -> BacktestRun:
+    """Run and persist one backtest; returns the completed run.
+
+    Raises :class:`ApplicationError` for invalid strategy parameters or risk overrides (no
+    row is created then) and re-raises any engine error after recording the run as failed.
+    """
+    try:
+        strategy = build_strategy(request.strategy, request.params)
+    except StrategyParamError as exc:
+        raise ApplicationError(f"strategy {request.strategy}: {exc}") from None
+    limits = risk_limits_from_settings(request.risk)
+    if request.initial_cash <= 0:
+        raise ApplicationError("initial cash must be positive")
+    run = BacktestRun.objects.create(
+        dataset=request.dataset,
+        dataset_fingerprint=request.dataset.fingerprint,
+        strategy=strategy.name,
+        params=strategy.params_json(),
+        risk_limits=limits.as_json(),
+        fill_model=request.fill_model.value,
+        fee_maker_bps=request.fee_maker_bps,
+        fee_taker_bps=request.fee_taker_bps,
+        initial_cash=request.initial_cash,
+        start=request.start,
+        end=request.end,
+    )
+    try:
+        _mark_running(run)
+        dataset = dataset_load(request.dataset)
+        config = BacktestConfig(
+            strategy=strategy,
+            limits=limits,
+            fee_maker_bps=request.fee_maker_bps,
+            fee_taker_bps=request.fee_taker_bps,
+            initial_cash=request.initial_cash,
+            fill_model=request.fill_model,
+            max_volume_share=request.max_volume_share,
+            start_ms=_ms(request.start),
+            end_ms=_ms(request.end),
+            account="backtest",
+        )
+        result = run_backtest(dataset, config, progress=progress)
+        _store(run, result)
+    except BaseException as exc:
+        _mark_failed(run, exc)
+        raise
+    return run
+
+
+def _ms(moment: datetime | None) -> int | None:
+    return None if moment is None else int(moment.timestamp() * 1000)
+
+
+def _dt(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def _mark_running(run: BacktestRun) -> None:
+    run.status = RunStatus.RUNNING
+    run.started_at = timezone.now()
+    run.save(update_fields=["status", "started_at"])
+
+
+def _mark_failed(run: BacktestRun, exc: BaseException) -> None:
+    run.status = RunStatus.FAILED
+    run.error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    run.finished_at = timezone.now()
+    run.save(update_fields=["status", "error", "finished_at"])
+
+
+def _store(run: BacktestRun, result: BacktestResult) -> None:
+    started = timezone.now()
+    with transaction.atomic():
+        BacktestFill.objects.bulk_create(_fill_rows(run, result), batch_size=BATCH)
+        BacktestTrade.objects.bulk_create(_trade_rows(run, result), batch_size=BATCH)
+        BacktestCycle.objects.bulk_create(_cycle_rows(run, result), batch_size=BATCH)
+        run.persist_s = (timezone.now() - started).total_seconds()
+        _apply_summary(run, result)
+        run.save()
+
+
+def _apply_summary(run: BacktestRun, result: BacktestResult) -> None:
+    run.status = RunStatus.COMPLETED
+    run.finished_at = timezone.now()
+    run.elapsed_s = result.elapsed_s
+    run.cycles = len(result.cycles)
+    run.symbols = [str(s) for s in result.symbols]
+    run.bars = result.bars
+    run.trades = len(result.trades)
+    run.fills = len(result.fills)
+    run.fees = result.fees
+    run.final_equity = result.final_equity
+    run.return_pct = result.return_pct.quantize(Decimal("0.000001"))
+    run.max_drawdown_pct = result.drawdown.max_drawdown_pct.quantize(Decimal("0.000001"))
+    run.sharpe = result.sharpe
+    run.win_rate = result.win_rate
+    run.cycles_per_s = result.cycles_per_s
+    run.fingerprint = result.fingerprint
+    run.summary = backtest_summary(run, result)
+
+
+def backtest_summary(run: BacktestRun, result: BacktestResult) -> dict[str, object]:
+    """The run summary: the keys of ``backtest --json`` (money as decimal strings)."""
+    return {
+        "run_id": run.pk,
+        "fingerprint": result.fingerprint,
+        "strategy": run.strategy,
+        "quote_asset": result.quote_asset,
+        "bars": result.bars,
+        "cycles": len(result.cycles),
+        "symbols": [str(s) for s in result.symbols],
+        "trades": len(result.trades),
+        "fills": len(result.fills),
+        "fees": str(result.fees.quantize(Decimal("0.01"))),
+        "initial_equity": str(result.initial_equity),
+        "final_equity": str(result.final_equity.quantize(Decimal("0.01"))),
+        "return_pct": str(result.return_pct.quantize(Decimal("0.0001"))),
+        "max_drawdown_pct": str(result.drawdown.max_drawdown_pct.quantize(Decimal("0.0001"))),
+        "sharpe": None if result.sharpe is None else round(result.sharpe, 4),
+        "win_rate": None if result.win_rate is None else round(result.win_rate, 4),
+        "elapsed_s": round(result.elapsed_s, 3),
+        "cycles_per_s": round(result.cycles_per_s, 1),
+    }
+
+
+def _fill_rows(run: BacktestRun, result: BacktestResult) -> list[BacktestFill]:
+    return [
+        BacktestFill(
+            run=run,
+            trade_id=f.trade_id,
+            client_order_id=f.client_order_id,
+            symbol=str(f.symbol),
+            side=f.side.value,
+            price=f.price,
+            quantity=f.quantity,
+            fee=f.fee,
+            fee_asset=f.fee_asset,
+            liquidity=f.liquidity.value,
+            ts=_dt(f.ts_ms),
+        )
+        for f in result.fills
+    ]
+
+
+def _trade_rows(run: BacktestRun, result: BacktestResult) -> list[BacktestTrade]:
+    return [
+        BacktestTrade(
+            run=run,
+            symbol=str(t.symbol),
+            opened_at=_dt(t.opened_ms),
+            closed_at=_dt(t.closed_ms),
+            quantity=t.quantity,
+            entry_price=t.entry_price,
+            exit_price=t.exit_price,
+            pnl=t.pnl,
+            fees=t.fees,
+        )
+        for t in result.trades
+    ]
+
+
+def _cycle_rows(run: BacktestRun, result: BacktestResult):
+    previous_universe: tuple = ()
+    universe_json: list[str] = []
+    for c in result.cycles:
+        if c.universe is not previous_universe:
+            previous_universe = c.universe
+            universe_json = [str(s) for s in c.universe]
+        yield BacktestCycle(
+            run=run,
+            seq=c.seq,
+            ts=_dt(c.now_ms),
+            mode=c.mode,
+            mode_reasons=list(c.mode_reasons),
+            equity=c.equity,
+            cash=c.cash,
+            drawdown_pct=c.drawdown_pct.quantize(Decimal("0.000001")),
+            universe=universe_json,
+            intents=[_intent_json(i) for i in c.intents],
+            orders=[_order_json(o) for o in c.orders] + [_cancel_json(x) for x in c.cancels],
+            denials=[d.as_dict() for d in c.denials],
+            fills=c.fills,
+        )
+
+
+def _intent_json(intent) -> dict[str, object]:
+    return {
+        "strategy": intent.strategy,
+        "symbol": str(intent.symbol),
+        "side": intent.side.value,
+        "policy": intent.price_policy.value,
+        "reason": intent.reason,
+        "quantity": _s(intent.quantity),
+        "notional": _s(intent.notional),
+        "limit_price": _s(intent.limit_price),
+    }
+
+
+def _order_json(order) -> dict[str, object]:
+    return {
+        "action": "submit",
+        "client_order_id": order.client_order_id,
+        "symbol": str(order.symbol),
+        "side": order.side.value,
+        "type": order.order_type.value,
+        "quantity": _s(order.quantity),
+        "price": _s(order.price),
+        "quote_amount": _s(order.quote_amount),
+        "reason": order.reason,
+    }
+
+
+def _cancel_json(cancel) -> dict[str, object]:
+    return {
+        "action": "cancel",
+        "client_order_id": cancel.order.client_order_id,
+        "symbol": str(cancel.order.symbol),
+        "side": cancel.order.side.value,
+        "reason": cancel.reason,
+    }
+
+
+def _s(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)

@@ -1,0 +1,287 @@
+"""The planner: cycle steps 2-9 as one pure function (DESIGN.md section 1).
+
+``plan_cycle(inputs) -> CyclePlan`` has no I/O and no clock of its own: everything it knows
+arrives in :class:`CycleInputs` (the cycle time included) and everything it decides leaves
+in :class:`CyclePlan`, so a backtest, a paper session and live make the same decisions from
+the same inputs. Steps:
+
+2. reconcile: new fills are matched to their orders by client order id (unknown ids are
+   reported as ``UNMATCHED_FILL`` denials, never dropped);
+3. ledger: fills are applied to the average-cost portfolio; equity is marked to market;
+4. risk mode: :func:`~trading.domain.risk.risk_mode_decide`;
+5. universe: :func:`~trading.domain.universe.universe_select`;
+6. strategies: each strategy sees each universe symbol's closed bars and position;
+7-8. allocation and order building (:mod:`trading.domain.allocation`);
+9. per-order risk rules (:mod:`trading.domain.risk`); every denial is kept with its reason.
+
+Cancels: open buys are canceled in REDUCE_RISK_ONLY and OBSERVE_ONLY, and any order older
+than ``RiskLimits.order_ttl_ms`` is canceled (``ORDER_TTL``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import date
+from decimal import Decimal
+
+from ledger.domain.fills import Fill
+from ledger.domain.portfolio import Portfolio, portfolio_apply_fill, portfolio_equity
+from trading.domain.allocation import BuyBudget, OrderSpec, build_order, buy_notional, sell_quantity
+from trading.domain.intents import Intent
+from trading.domain.market import MarketSnapshot
+from trading.domain.orders import OrderRequest, Side
+from trading.domain.risk import (
+    CycleRiskContext,
+    Denial,
+    Mode,
+    ModeInputs,
+    OrderCheck,
+    RiskLimits,
+    RiskState,
+    order_risk_check,
+    risk_mode_decide,
+)
+from trading.domain.rules import ExchangeRules
+from trading.domain.strategies.base import Strategy, StrategyContext
+from trading.domain.symbols import Symbol
+from trading.domain.universe import UniverseLimits, universe_select
+
+ZERO = Decimal(0)
+BPS = Decimal(10000)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenOrder:
+    """A resting order as the planner sees it (venue-agnostic)."""
+
+    order_id: str
+    client_order_id: str
+    symbol: Symbol
+    side: Side
+    created_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Cancel:
+    order: OpenOrder
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class CycleInputs:
+    """Everything one cycle may know. Money in the portfolio's quote currency; times epoch ms.
+
+    ``available_cash`` is the venue's free quote balance (what new buys can use);
+    ``known_client_order_ids`` the ids this account placed (for reconciliation);
+    ``trading_day`` the current trading day (Europe/Istanbul unless configured otherwise).
+    """
+
+    now_ms: int
+    account: str
+    market: Mapping[Symbol, MarketSnapshot]
+    rules: Mapping[Symbol, ExchangeRules]
+    portfolio: Portfolio
+    available_cash: Decimal
+    fills: Sequence[Fill]
+    open_orders: Sequence[OpenOrder]
+    risk_state: RiskState
+    limits: RiskLimits
+    strategies: Sequence[Strategy]
+    fee_maker_bps: Decimal
+    fee_taker_bps: Decimal
+    trading_day: date
+    universe_limits: UniverseLimits = UniverseLimits()
+    known_client_order_ids: frozenset[str] | None = None
+    kill_switch: bool = False
+    unknown_orders: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CyclePlan:
+    """The decisions of one cycle and the state after it.
+
+    ``orders`` are to be submitted and ``cancels`` canceled by the execution step; ``equity``
+    is marked at this cycle's marks after this cycle's fills.
+    """
+
+    now_ms: int
+    mode: Mode
+    mode_reasons: tuple[str, ...]
+    universe: tuple[Symbol, ...]
+    excluded: Mapping[Symbol, str]
+    intents: tuple[Intent, ...]
+    orders: tuple[OrderRequest, ...]
+    cancels: tuple[Cancel, ...]
+    denials: tuple[Denial, ...]
+    portfolio: Portfolio
+    risk_state: RiskState
+    equity: Decimal
+
+
+def plan_cycle(inputs: CycleInputs) -> CyclePlan:
+    """Run cycle steps 2-9 over ``inputs``; see the module docstring. Never performs I/O."""
+    denials: list[Denial] = _reconcile(inputs)
+    portfolio = inputs.portfolio
+    for fill in inputs.fills:
+        portfolio = portfolio_apply_fill(portfolio, fill)
+    marks = {symbol: snap.mark_price for symbol, snap in inputs.market.items()}
+    equity = portfolio_equity(portfolio, marks)
+    held = frozenset(s for s, p in portfolio.positions.items() if p.quantity > 0)
+    universe = universe_select(
+        inputs.market,
+        inputs.rules,
+        held,
+        max_data_age_ms=inputs.limits.max_data_age_ms,
+        limits=inputs.universe_limits,
+    )
+    all_stale = (
+        bool(inputs.market)
+        and all(r == "STALE_DATA" for r in universe.excluded.values())
+        and not universe.symbols
+    )
+    risk_state = risk_mode_decide(
+        inputs.risk_state,
+        ModeInputs(
+            now_ms=inputs.now_ms,
+            equity=equity,
+            day=inputs.trading_day,
+            kill_switch=inputs.kill_switch,
+            unknown_orders=inputs.unknown_orders,
+            all_data_stale=all_stale,
+        ),
+        inputs.limits,
+    )
+    mode = risk_state.mode
+    cancels = _cancels(inputs, mode)
+    open_sides = frozenset((o.symbol, o.side) for o in inputs.open_orders)
+    intents = _strategy_intents(inputs, portfolio, universe.symbols, open_sides)
+    orders: tuple[OrderRequest, ...] = ()
+    if intents:
+        orders, risk_state = _orders_for(
+            inputs, intents, portfolio, equity, risk_state, open_sides, denials
+        )
+    return CyclePlan(
+        now_ms=inputs.now_ms,
+        mode=mode,
+        mode_reasons=risk_state.mode_reasons,
+        universe=universe.symbols,
+        excluded=universe.excluded,
+        intents=intents,
+        orders=orders,
+        cancels=cancels,
+        denials=tuple(denials),
+        portfolio=portfolio,
+        risk_state=risk_state,
+        equity=equity,
+    )
+
+
+def _reconcile(inputs: CycleInputs) -> list[Denial]:
+    known = inputs.known_client_order_ids
+    if known is None:
+        return []
+    return [
+        Denial(
+            "UNMATCHED_FILL",
+            f"fill {f.trade_id} has unknown order {f.client_order_id}",
+            f.symbol,
+            f.side,
+        )
+        for f in inputs.fills
+        if f.client_order_id not in known
+    ]
+
+
+def _cancels(inputs: CycleInputs, mode: Mode) -> tuple[Cancel, ...]:
+    if not inputs.open_orders:
+        return ()
+    out = []
+    for order in inputs.open_orders:
+        if mode is not Mode.NORMAL and order.side is Side.BUY:
+            out.append(Cancel(order, f"MODE_{mode.value}"))
+        elif inputs.now_ms - order.created_ms >= inputs.limits.order_ttl_ms:
+            out.append(Cancel(order, "ORDER_TTL"))
+    return tuple(out)
+
+
+def _strategy_intents(
+    inputs: CycleInputs,
+    portfolio: Portfolio,
+    universe: tuple[Symbol, ...],
+    open_sides: frozenset[tuple[Symbol, Side]],
+) -> tuple[Intent, ...]:
+    intents: list[Intent] = []
+    positions = portfolio.positions
+    for symbol in universe:
+        snapshot = inputs.market[symbol]
+        position = positions.get(symbol)
+        ctx = StrategyContext(
+            symbol=symbol,
+            bars=snapshot.bars,
+            market=snapshot,
+            position_quantity=position.quantity if position else ZERO,
+            average_cost=position.average_cost if position else ZERO,
+            fee_maker_bps=inputs.fee_maker_bps,
+            fee_taker_bps=inputs.fee_taker_bps,
+            open_buy=(symbol, Side.BUY) in open_sides,
+            open_sell=(symbol, Side.SELL) in open_sides,
+        )
+        for strategy in inputs.strategies:
+            intent = strategy.evaluate(ctx)
+            if intent is not None:
+                intents.append(intent)
+    return tuple(intents)
+
+
+def _orders_for(
+    inputs: CycleInputs,
+    intents: tuple[Intent, ...],
+    portfolio: Portfolio,
+    equity: Decimal,
+    risk_state: RiskState,
+    open_sides: frozenset[tuple[Symbol, Side]],
+    denials: list[Denial],
+) -> tuple[tuple[OrderRequest, ...], RiskState]:
+    orders: list[OrderRequest] = []
+    last_order_ms = dict(risk_state.last_order_ms)
+    cash = inputs.available_cash
+    spent = ZERO
+    fee_factor = 1 + inputs.fee_taker_bps / BPS
+    # Exits first: they free cash and reduce risk before any new exposure is sized.
+    for intent in sorted(intents, key=lambda i: (i.side is Side.BUY, i.symbol)):
+        position = portfolio.positions.get(intent.symbol)
+        held = position.quantity if position else ZERO
+        mark = inputs.market[intent.symbol].mark_price
+        rules = inputs.rules[intent.symbol]
+        check = OrderCheck(
+            intent.symbol, intent.side, ZERO, intent.side is Side.SELL and held > 0, intent.strategy
+        )
+        ctx = CycleRiskContext(
+            inputs.now_ms, risk_state.mode, inputs.limits, last_order_ms, open_sides, len(orders)
+        )
+        denial = order_risk_check(check, ctx)
+        if denial is None:
+            if intent.side is Side.BUY:
+                budget = BuyBudget(equity, cash, spent, inputs.fee_taker_bps, inputs.limits)
+                size = buy_notional(intent, budget, held * mark, rules)
+            else:
+                size = sell_quantity(intent, held)
+            if isinstance(size, Denial):
+                denial = size
+        if denial is None:
+            spec = OrderSpec(inputs.account, inputs.now_ms, len(orders), mark, rules)
+            built = build_order(intent, size, held, spec)
+            if isinstance(built, Denial):
+                denial = built
+        if denial is not None:
+            denials.append(denial)
+            continue
+        orders.append(built)
+        last_order_ms[(intent.symbol, intent.side)] = inputs.now_ms
+        if intent.side is Side.BUY:
+            spent += built.notional
+            cash -= built.notional * fee_factor
+    if orders:
+        risk_state = replace(risk_state, last_order_ms=last_order_ms)
+    return tuple(orders), risk_state

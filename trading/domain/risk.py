@@ -1,0 +1,256 @@
+"""Risk: limits, modes, denials and the per-order risk rules.
+
+Modes (DESIGN.md section 1 step 4), least to most severe:
+
+- ``NORMAL``: every rule below applies, nothing more;
+- ``REDUCE_RISK_ONLY``: only orders that reduce exposure (sells of held positions) and cancels;
+- ``OBSERVE_ONLY``: no new orders, cancels only.
+
+:func:`risk_mode_decide` derives the mode from the kill switch, unresolved UNKNOWN orders,
+stale data, the drawdown from the risk peak, and the loss of the current trading day
+(``Europe/Istanbul`` by default). A degraded mode is held for at least
+``RiskLimits.mode_cooldown_ms`` (hysteresis), so a mode cannot flap cycle to cycle.
+
+The risk peak is the highest equity seen within ``RiskLimits.drawdown_window_ms``; when the
+peak is older than the window it is re-based to the current equity. This makes a drawdown
+halt temporary in a long backtest, as an operator's manual review would; the reported max
+drawdown (ledger) still uses the all-time running peak.
+
+Every rule returns ``None`` or a :class:`Denial` with a stable reason code; denials are
+recorded, never silently dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+
+from trading.domain.orders import Side
+from trading.domain.symbols import Symbol
+
+HUNDRED = Decimal(100)
+
+
+class Mode(StrEnum):
+    NORMAL = "NORMAL"
+    REDUCE_RISK_ONLY = "REDUCE_RISK_ONLY"
+    OBSERVE_ONLY = "OBSERVE_ONLY"
+
+
+SEVERITY = {Mode.NORMAL: 0, Mode.REDUCE_RISK_ONLY: 1, Mode.OBSERVE_ONLY: 2}
+
+
+@dataclass(frozen=True, slots=True)
+class Denial:
+    """Why an intent or order was not placed. ``code`` is a stable UPPER_SNAKE reason code."""
+
+    code: str
+    detail: str
+    symbol: Symbol | None = None
+    side: Side | None = None
+    strategy: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "code": self.code,
+            "detail": self.detail,
+            "symbol": str(self.symbol) if self.symbol else "",
+            "side": self.side.value if self.side else "",
+            "strategy": self.strategy,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RiskLimits:
+    """Allocation and risk limits.
+
+    ``*_pct`` are fractions of equity (``0.25`` = 25 %); ``*_notional`` absolute caps in quote
+    currency (``None`` = no absolute cap, the fraction still applies); the effective cap is the
+    smaller of both. Times are milliseconds.
+    """
+
+    cash_reserve_pct: Decimal = Decimal("0.05")
+    max_order_pct: Decimal = Decimal("0.10")
+    max_cycle_pct: Decimal = Decimal("0.20")
+    max_position_pct: Decimal = Decimal("0.25")
+    max_order_notional: Decimal | None = None
+    max_cycle_notional: Decimal | None = None
+    max_position_notional: Decimal | None = None
+    max_orders_per_cycle: int = 4
+    cooldown_ms: int = 300_000
+    reduce_drawdown_pct: Decimal = Decimal("0.10")
+    observe_drawdown_pct: Decimal = Decimal("0.20")
+    daily_loss_pct: Decimal = Decimal("0.05")
+    max_data_age_ms: int = 900_000
+    mode_cooldown_ms: int = 3_600_000
+    drawdown_window_ms: int = 7 * 86_400_000
+    order_ttl_ms: int = 900_000
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            k: (str(v) if isinstance(v, Decimal) else v)
+            for k, v in ((f, getattr(self, f)) for f in self.__dataclass_fields__)
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RiskState:
+    """What risk remembers between cycles (immutable; the planner returns the next one).
+
+    ``last_order_ms`` maps ``(symbol, side)`` to the cycle time of the last order placed, for
+    cooldowns. ``day_start_equity`` is the equity at the first cycle of ``day``.
+    """
+
+    mode: Mode = Mode.NORMAL
+    mode_since_ms: int = 0
+    mode_reasons: tuple[str, ...] = ()
+    day: date | None = None
+    day_start_equity: Decimal = Decimal(0)
+    risk_peak: Decimal = Decimal(0)
+    risk_peak_ms: int = 0
+    last_order_ms: dict[tuple[Symbol, Side], int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ModeInputs:
+    """Inputs of :func:`risk_mode_decide` (equity in quote; ``day`` the trading day of now)."""
+
+    now_ms: int
+    equity: Decimal
+    day: date
+    kill_switch: bool = False
+    unknown_orders: int = 0
+    all_data_stale: bool = False
+
+
+def risk_mode_decide(state: RiskState, inputs: ModeInputs, limits: RiskLimits) -> RiskState:
+    """Return the next :class:`RiskState` with the mode for this cycle and its reasons."""
+    state = _roll_day(state, inputs)
+    state = _roll_peak(state, inputs, limits)
+    wanted, reasons = _wanted_mode(state, inputs, limits)
+    held = state.mode
+    cooling = inputs.now_ms - state.mode_since_ms < limits.mode_cooldown_ms
+    if SEVERITY[wanted] < SEVERITY[held] and cooling:
+        return replace(state, mode_reasons=(*reasons, f"COOLDOWN_{held.value}"))
+    if wanted is not held:
+        return replace(state, mode=wanted, mode_since_ms=inputs.now_ms, mode_reasons=reasons)
+    return state if state.mode_reasons == reasons else replace(state, mode_reasons=reasons)
+
+
+def _roll_day(state: RiskState, inputs: ModeInputs) -> RiskState:
+    if state.day == inputs.day:
+        return state
+    return replace(state, day=inputs.day, day_start_equity=inputs.equity)
+
+
+def _roll_peak(state: RiskState, inputs: ModeInputs, limits: RiskLimits) -> RiskState:
+    expired = inputs.now_ms - state.risk_peak_ms > limits.drawdown_window_ms
+    if inputs.equity >= state.risk_peak or expired:
+        return replace(state, risk_peak=inputs.equity, risk_peak_ms=inputs.now_ms)
+    return state
+
+
+def _wanted_mode(
+    state: RiskState, inputs: ModeInputs, limits: RiskLimits
+) -> tuple[Mode, tuple[str, ...]]:
+    observe: list[str] = []
+    reduce: list[str] = []
+    if inputs.kill_switch:
+        observe.append("KILL_SWITCH")
+    if inputs.unknown_orders:
+        observe.append("UNKNOWN_ORDERS")
+    if inputs.all_data_stale:
+        observe.append("STALE_DATA")
+    if state.risk_peak > 0:
+        drawdown = (state.risk_peak - inputs.equity) / state.risk_peak
+        if drawdown >= limits.observe_drawdown_pct:
+            observe.append("DRAWDOWN")
+        elif drawdown >= limits.reduce_drawdown_pct:
+            reduce.append("DRAWDOWN")
+    if state.day_start_equity > 0:
+        loss = (state.day_start_equity - inputs.equity) / state.day_start_equity
+        if loss >= limits.daily_loss_pct:
+            observe.append("DAILY_LOSS")
+    if observe:
+        return Mode.OBSERVE_ONLY, tuple(observe + reduce)
+    if reduce:
+        return Mode.REDUCE_RISK_ONLY, tuple(reduce)
+    return Mode.NORMAL, ()
+
+
+# --- per-order rules -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OrderCheck:
+    """One candidate order as the per-order rules see it (notional in quote)."""
+
+    symbol: Symbol
+    side: Side
+    notional: Decimal
+    reduces_exposure: bool
+    strategy: str
+
+
+@dataclass(frozen=True, slots=True)
+class CycleRiskContext:
+    """Cycle-wide facts for the per-order rules."""
+
+    now_ms: int
+    mode: Mode
+    limits: RiskLimits
+    last_order_ms: dict[tuple[Symbol, Side], int]
+    open_sides: frozenset[tuple[Symbol, Side]]
+    orders_accepted: int
+
+
+def rule_mode(order: OrderCheck, ctx: CycleRiskContext) -> Denial | None:
+    if ctx.mode is Mode.OBSERVE_ONLY:
+        return _deny("MODE_OBSERVE_ONLY", "no new orders in OBSERVE_ONLY", order)
+    if ctx.mode is Mode.REDUCE_RISK_ONLY and not order.reduces_exposure:
+        return _deny("MODE_REDUCE_RISK_ONLY", "only exposure-reducing orders allowed", order)
+    return None
+
+
+def rule_max_orders(order: OrderCheck, ctx: CycleRiskContext) -> Denial | None:
+    if ctx.orders_accepted >= ctx.limits.max_orders_per_cycle:
+        return _deny(
+            "MAX_ORDERS_PER_CYCLE", f"{ctx.limits.max_orders_per_cycle} orders already", order
+        )
+    return None
+
+
+def rule_open_order(order: OrderCheck, ctx: CycleRiskContext) -> Denial | None:
+    if (order.symbol, order.side) in ctx.open_sides:
+        return _deny("OPEN_ORDER_EXISTS", "an order on this side is still open", order)
+    return None
+
+
+def rule_cooldown(order: OrderCheck, ctx: CycleRiskContext) -> Denial | None:
+    last = ctx.last_order_ms.get((order.symbol, order.side))
+    if (
+        last is not None
+        and ctx.now_ms - last < ctx.limits.cooldown_ms
+        and not order.reduces_exposure
+    ):
+        wait_s = (ctx.limits.cooldown_ms - (ctx.now_ms - last)) // 1000
+        return _deny("COOLDOWN", f"same symbol and side traded recently; {wait_s}s left", order)
+    return None
+
+
+ORDER_RULES = (rule_mode, rule_max_orders, rule_open_order, rule_cooldown)
+
+
+def order_risk_check(order: OrderCheck, ctx: CycleRiskContext) -> Denial | None:
+    """Apply :data:`ORDER_RULES` in order; the first denial wins (all are cheap)."""
+    for rule in ORDER_RULES:
+        denial = rule(order, ctx)
+        if denial is not None:
+            return denial
+    return None
+
+
+def _deny(code: str, detail: str, order: OrderCheck) -> Denial:
+    return Denial(code, detail, order.symbol, order.side, order.strategy)

@@ -7,7 +7,7 @@ and let each caller pick the one an endpoint or file needs; nothing strips under
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # Quote assets recognised when a pair arrives without a separator (``BTCTRY``). Longest first
 # so that ``USDT`` wins over ``USD``.
@@ -24,6 +24,14 @@ class Symbol:
 
     base: str
     quote: str
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Symbols key every per-symbol dict on the hot path; hash once, not per lookup.
+        object.__setattr__(self, "_hash", hash((self.base, self.quote)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     @property
     def pair(self) -> str:

@@ -311,6 +311,19 @@ class SimulatedVenue:
         """Whether ``symbol`` has a resting order; O(1)."""
         return bool(self._open.get(symbol))
 
+    def has_any_open_orders(self) -> bool:
+        """Whether any symbol has a resting order; O(symbols)."""
+        return any(self._open.values())
+
+    @property
+    def fill_count(self) -> int:
+        """Number of fills so far (the cursor :meth:`fills_since` would return)."""
+        return len(self._fills)
+
+    def balance(self, asset: str) -> Balance:
+        """Free and locked balance of one asset (zero for an asset never seen)."""
+        return Balance(asset, self._free.get(asset, ZERO), self._locked.get(asset, ZERO))
+
     def balances(self) -> dict[str, Balance]:
         """Every asset the venue has seen, free and locked, exact Decimal."""
         return {a: Balance(a, self._free[a], self._locked[a]) for a in sorted(self._free)}

@@ -13,13 +13,14 @@ size means "the whole position". Indicator maths may use floats; prices in inten
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
 from trading.domain.intents import Intent
 from trading.domain.market import BarWindow, MarketSnapshot
+from trading.domain.strategies.signals import SignalBars
 from trading.domain.symbols import Symbol
 
 
@@ -59,4 +60,11 @@ class Strategy(Protocol):
 
     def evaluate(self, ctx: StrategyContext) -> Intent | None:
         """Return at most one intent for ``ctx.symbol``; ``None`` for no action."""
+        ...
+
+    def signal_bars(self, close: Sequence[float]) -> SignalBars:
+        """Bars of a whole close series where :meth:`evaluate` may act (see ``signals``).
+
+        Must be causal and conservative; return ``EVERY_BAR`` when no cheap summary exists.
+        """
         ...

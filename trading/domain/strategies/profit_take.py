@@ -9,6 +9,7 @@ stacks a second buy.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from decimal import Decimal
 from typing import ClassVar
@@ -16,6 +17,7 @@ from typing import ClassVar
 from trading.domain.intents import Intent, PricePolicy
 from trading.domain.orders import Side
 from trading.domain.strategies.base import StrategyContext, StrategyParamError
+from trading.domain.strategies.signals import EVERY_BAR, SignalBars
 
 _ZERO = Decimal(0)
 _ONE = Decimal(1)
@@ -123,3 +125,7 @@ class ProfitTake:
     def _spread_bps(self, ctx: StrategyContext) -> Decimal:
         spread = ctx.market.spread_bps
         return self.assumed_spread_bps if spread is None else spread
+
+    def signal_bars(self, close: Sequence[float]) -> SignalBars:
+        """No summary: entries depend on the spread and exits on the average cost."""
+        return EVERY_BAR

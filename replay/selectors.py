@@ -36,7 +36,9 @@ def backtest_equity_chart(
     total = run.cycle_rows.count()
     if total == 0:
         return None
-    step = max(1, total // max_points)
+    # Every ``step``-th cycle plus the last one: ceil((total - 1) / (max_points - 1)) keeps
+    # that at most ``max_points`` (``total // max_points`` could return almost twice as many).
+    step = 1 if total <= max_points else -(-(total - 1) // max(1, max_points - 1))
     rows = list(
         BacktestCycle.objects.filter(run=run)
         .annotate(bucket=Mod("seq", step))

@@ -34,7 +34,7 @@ from replay.domain.dataset import ReplayDataset
 from replay.domain.metrics import RoundTrip, round_trips, sharpe_ratio, win_rate
 from trading.domain.intents import Intent
 from trading.domain.market import MarketSnapshot
-from trading.domain.orders import OrderRequest, OrderStatus
+from trading.domain.orders import OrderRequest, OrderStatus, OrderType, Side
 from trading.domain.planner import Cancel, CycleInputs, OpenOrder, plan_cycle
 from trading.domain.risk import Denial, RiskLimits, RiskState
 from trading.domain.strategies.base import Strategy
@@ -274,6 +274,13 @@ class _Run:
         for cancel in plan.cancels:
             self.venue.cancel_order(cancel.order.order_id, now_ms=now)
         rejected = []
+        market_sells = {
+            o.symbol
+            for o in plan.orders
+            if o.order_type is OrderType.MARKET and o.side is Side.SELL
+        }
+        for symbol in sorted(market_sells):
+            self._show_last_bar(symbol)
         for order in plan.orders:
             ack = self.venue.submit_order(order, now_ms=now)
             self.placed.add(order.client_order_id)
@@ -288,6 +295,17 @@ class _Run:
                     )
                 )
         return denials + tuple(rejected) if rejected else denials
+
+    def _show_last_bar(self, symbol: Symbol) -> None:
+        """Let the venue see ``symbol``'s last closed bar before a market sell is submitted.
+
+        The venue values a market sell at the last close it has seen (min notional), but the
+        snapshot feeds it bars only while it holds open orders of the symbol, so without this
+        its price could be many bars old. With no open orders there is nothing to match.
+        """
+        p = self.cursor[symbol]
+        if p and not self.venue.has_open_orders(symbol):
+            self.venue.on_bar(symbol, self.dataset.series[symbol].bar(p - 1))
 
     def _hash(self, record: CycleRecord, fills: list[Fill]) -> None:
         parts = [f"{record.now_ms}|{record.mode}|{record.equity}"]

@@ -50,10 +50,17 @@ def _cap(fraction: Decimal, absolute: Decimal | None, equity: Decimal) -> Decima
 
 
 def buy_notional(
-    intent: Intent, budget: BuyBudget, position_value: Decimal, rules: ExchangeRules
+    intent: Intent,
+    budget: BuyBudget,
+    position_value: Decimal,
+    rules: ExchangeRules,
+    *,
+    mark_price: Decimal | None = None,
 ) -> Decimal | Denial:
     """Quote notional to spend on a BUY intent, or the :class:`Denial` of the binding cap.
 
+    An intent sized in base units asks for ``quantity * price`` (its limit price, else
+    ``mark_price``, which must then be given); an unsized one for as much as the caps allow.
     Codes: ``CASH_RESERVE`` (not enough cash above the reserve), ``ORDER_CAP``, ``CYCLE_CAP``,
     ``POSITION_CAP`` (per-symbol cap reached), ``MIN_NOTIONAL`` (the intent itself is too small).
     """
@@ -74,8 +81,9 @@ def buy_notional(
             - position_value,
         ),
     ]
-    if intent.notional is not None:
-        candidates.append(("MIN_NOTIONAL", intent.notional))
+    wanted = _wanted_notional(intent, mark_price)
+    if wanted is not None:
+        candidates.append(("MIN_NOTIONAL", wanted))
     code, notional = min(candidates, key=lambda item: item[1])
     if notional < rules.min_notional:
         return Denial(
@@ -86,6 +94,15 @@ def buy_notional(
             intent.strategy,
         )
     return notional
+
+
+def _wanted_notional(intent: Intent, mark_price: Decimal | None) -> Decimal | None:
+    if intent.notional is not None or intent.quantity is None:
+        return intent.notional
+    price = intent.limit_price or mark_price
+    if price is None:
+        raise ValueError(f"{intent.symbol}: a buy sized in base units needs a price")
+    return intent.quantity * price
 
 
 def sell_quantity(intent: Intent, held: Decimal) -> Decimal | Denial:
@@ -123,7 +140,10 @@ def build_order(
         price = quantize_price(intent.limit_price, rules, side) if intent.limit_price else None
         reference = price or spec.mark_price
         if side is Side.BUY:
-            quantity = quantize_quantity(size / reference, rules)
+            wanted = size / reference
+            if intent.quantity is not None:  # never more than asked (the price may round down)
+                wanted = min(wanted, intent.quantity)
+            quantity = quantize_quantity(wanted, rules)
         else:
             if intent.notional is not None:
                 size = min(held, intent.notional / reference)

@@ -264,7 +264,7 @@ def _orders_for(
         if denial is None:
             if intent.side is Side.BUY:
                 budget = BuyBudget(equity, cash, spent, inputs.fee_taker_bps, inputs.limits)
-                size = buy_notional(intent, budget, held * mark, rules)
+                size = buy_notional(intent, budget, held * mark, rules, mark_price=mark)
             else:
                 size = sell_quantity(intent, held)
             if isinstance(size, Denial):

@@ -8,8 +8,8 @@ section 1), so "daily loss" resets at local midnight, 21:00 UTC for Istanbul.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 ZERO = Decimal(0)
@@ -17,8 +17,7 @@ HUNDRED = Decimal(100)
 _MS_PER_DAY = 86_400_000
 
 
-@dataclass(frozen=True, slots=True)
-class DrawdownState:
+class DrawdownState(NamedTuple):
     """``peak`` highest equity seen (quote); ``drawdown_pct`` current fall from the peak and
     ``max_drawdown_pct`` the largest so far, both percent in 0..100."""
 
@@ -35,6 +34,8 @@ def drawdown_update(state: DrawdownState | None, equity: Decimal) -> DrawdownSta
     """
     if state is None:
         return DrawdownState(peak=equity, drawdown_pct=ZERO, max_drawdown_pct=ZERO)
+    if equity == state.peak and not state.drawdown_pct:
+        return state  # back at (or still at) the peak: nothing changes
     peak = equity if equity > state.peak else state.peak
     if peak <= 0 or equity >= peak:
         drawdown = ZERO
@@ -84,3 +85,10 @@ class TradingDayClock:
         if end - start == _MS_PER_DAY and start <= ts_ms < end:
             self._day, self._start_ms, self._end_ms = day, start, end
         return day
+
+    def day_end_ms(self, ts_ms: int) -> int:
+        """Exclusive end (epoch ms UTC) of the trading day containing ``ts_ms``."""
+        day = self.day_of(ts_ms)
+        if self._day == day and self._start_ms <= ts_ms < self._end_ms:
+            return self._end_ms
+        return _local_midnight_ms(day + dt.timedelta(days=1), self.tz)

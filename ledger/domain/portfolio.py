@@ -8,7 +8,7 @@ fill-time rate and paid from cash (the portfolio holds no third-asset balances).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from types import MappingProxyType
@@ -130,8 +130,53 @@ def portfolio_exposure(portfolio: Portfolio, marks: Mapping[Symbol, Decimal]) ->
 
 def portfolio_equity(portfolio: Portfolio, marks: Mapping[Symbol, Decimal]) -> Decimal:
     """Equity in quote: ``cash + sum(qty * mark)``. Raises :class:`MissingMarkError` like
-    :func:`portfolio_exposure`."""
-    return portfolio.cash + portfolio_exposure(portfolio, marks)
+    :func:`portfolio_exposure`.
+
+    Called once per backtest cycle, so it sums in place instead of building the held list;
+    the order of additions is the same as :func:`portfolio_exposure`'s (exactly equal result).
+    """
+    exposure = ZERO
+    for symbol, position in portfolio.positions.items():
+        if position.quantity == 0:
+            continue
+        mark = marks.get(symbol)
+        if mark is None:
+            raise MissingMarkError(symbol)
+        exposure += position.quantity * mark
+    return portfolio.cash + exposure
+
+
+def portfolio_equity_series(
+    portfolio: Portfolio, marks: Mapping[Symbol, Sequence[Decimal]], length: int
+) -> list[Decimal]:
+    """:func:`portfolio_equity` at ``length`` successive sets of marks, positions unchanged.
+
+    ``marks[symbol][i]`` is the mark of a held symbol at point ``i``. Each result equals
+    ``portfolio_equity(portfolio, {s: marks[s][i] for s in marks})`` exactly (same additions
+    in the same order); used by the backtest for stretches of cycles without fills. Raises
+    :class:`MissingMarkError` for a held symbol without marks.
+    """
+    held = []
+    for symbol, position in portfolio.positions.items():
+        if position.quantity == 0:
+            continue
+        series = marks.get(symbol)
+        if series is None:
+            raise MissingMarkError(symbol)
+        held.append((position.quantity, series))
+    cash = portfolio.cash
+    if not held:
+        return [cash + ZERO] * length
+    if len(held) == 1:
+        quantity, series = held[0]
+        return [cash + (ZERO + quantity * mark) for mark in series[:length]]
+    out = []
+    for i in range(length):
+        exposure = ZERO
+        for quantity, series in held:
+            exposure += quantity * series[i]
+        out.append(cash + exposure)
+    return out
 
 
 def portfolio_unrealized_pnl(portfolio: Portfolio, marks: Mapping[Symbol, Decimal]) -> Decimal:

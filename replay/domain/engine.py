@@ -19,25 +19,35 @@ written in bulk by ``replay.services`` after the run.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import time
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from ledger.domain.drawdown import DrawdownState, TradingDayClock, drawdown_update
 from ledger.domain.fills import Fill
-from ledger.domain.portfolio import Portfolio
+from ledger.domain.portfolio import Portfolio, portfolio_equity_series
 from replay.domain.dataset import ReplayDataset
 from replay.domain.metrics import RoundTrip, round_trips, sharpe_ratio, win_rate
 from trading.domain.intents import Intent
 from trading.domain.market import MarketSnapshot
 from trading.domain.orders import OrderRequest, OrderStatus, OrderType, Side
 from trading.domain.planner import Cancel, CycleInputs, OpenOrder, plan_cycle
-from trading.domain.risk import Denial, RiskLimits, RiskState
+from trading.domain.risk import (
+    Denial,
+    ModeInputs,
+    RiskLimits,
+    RiskState,
+    risk_mode_decide,
+    risk_stable_until,
+)
 from trading.domain.strategies.base import Strategy
+from trading.domain.strategies.signals import EVERY_BAR, SignalBars
 from trading.domain.symbols import Symbol
 from trading.domain.universe import UniverseLimits
 from trading.domain.venue import FillModel, SimulatedVenue
@@ -66,11 +76,15 @@ class BacktestConfig:
     end_ms: int | None = None
     account: str = "backtest"
     trading_tz: str = "Europe/Istanbul"
+    fast_path: bool = True
 
 
-@dataclass(frozen=True, slots=True)
-class CycleRecord:
-    """What one cycle decided and where equity stood (drawdown in percent)."""
+class CycleRecord(NamedTuple):
+    """What one cycle decided and where equity stood (drawdown in percent).
+
+    ``universe`` is ``None`` on a quiet cycle (fast path: no resting order, no new fill, no
+    strategy signal), where steps 5-9 were skipped because they could not produce anything.
+    """
 
     seq: int
     now_ms: int
@@ -79,7 +93,7 @@ class CycleRecord:
     equity: Decimal
     cash: Decimal
     drawdown_pct: Decimal
-    universe: tuple[Symbol, ...]
+    universe: tuple[Symbol, ...] | None
     intents: tuple[Intent, ...]
     orders: tuple[OrderRequest, ...]
     cancels: tuple[Cancel, ...]
@@ -127,15 +141,53 @@ def run_backtest(
 ) -> BacktestResult:
     """Run ``config.strategy`` over ``dataset``; raises :class:`BacktestError` on no cycles."""
     started = time.perf_counter()
+    # The loop allocates many small objects that stay alive (one record per cycle); the cyclic
+    # collector would rescan them again and again. Nothing in the loop creates reference
+    # cycles, so collection is paused for the run and restored afterwards.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _run_loop(dataset, config, progress, progress_every, started)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _run_loop(
+    dataset: ReplayDataset,
+    config: BacktestConfig,
+    progress: ProgressFn | None,
+    progress_every: int,
+    started: float,
+) -> BacktestResult:
     run = _Run(dataset, config)
     total = len(run.times)
-    for seq, t in enumerate(run.times):
-        run.cycle(seq, t)
-        if progress is not None and seq % progress_every == 0:
-            progress(seq, total)
+    seq = 0
+    next_report = 0
+    while seq < total:
+        if progress is not None and seq >= next_report:
+            progress(seq, total)  # cycles done so far
+            next_report = seq + progress_every
+        seq = run.cycle(seq, run.times[seq])
     if progress is not None:
         progress(total, total)
     return run.result(time.perf_counter() - started)
+
+
+class _Feed:
+    """Loop state of one symbol: its columns, cursor (bars closed so far) and signal masks."""
+
+    __slots__ = ("symbol", "series", "ts", "n", "p", "first_p", "signals", "book", "book_p")
+
+    def __init__(self, symbol: Symbol, series, start: int, signals: SignalBars, book) -> None:
+        self.symbol = symbol
+        self.series = series
+        self.ts = series.ts
+        self.n = len(series.ts)
+        self.p = self.first_p = bisect_left(series.ts, start)
+        self.signals = signals
+        self.book = book
+        self.book_p = 0
 
 
 class _Run:
@@ -150,10 +202,15 @@ class _Run:
         self.times = _timeline(dataset, config)
         if not self.times:
             raise BacktestError("no bars between the requested start and end")
-        first = self.times[0]
-        self.cursor = {s: bisect_left(dataset.series[s].ts, first) for s in self.symbols}
-        self.first_cursor = dict(self.cursor)
-        self.book_cursor = {s: 0 for s in dataset.books}
+        self.fast_path = config.fast_path
+        masks = _signal_masks(dataset, config) if config.fast_path else {}
+        self.feeds = [
+            _Feed(
+                s, dataset.series[s], self.times[0], masks.get(s, EVERY_BAR), dataset.books.get(s)
+            )
+            for s in self.symbols
+        ]
+        self.feed_of = {feed.symbol: feed for feed in self.feeds}
         self.venue = SimulatedVenue(
             rules=dataset.rules,
             balances={self.quote: config.initial_cash},
@@ -180,16 +237,26 @@ class _Run:
         self.strategies = (config.strategy,)
         self.placed: set[str] = set()
 
-    def cycle(self, seq: int, t: int) -> None:
+    def cycle(self, seq: int, t: int) -> int:
+        """Run cycle ``seq`` (bar open time ``t``); returns the next cycle to run."""
         now = t + self.interval
-        market = self._snapshot(t, now)
+        self._advance(t)
+        if self.fast_path:
+            resume = self._quiet_run(seq)
+            if resume > seq:
+                return resume
+        market = self._market(now)
         new_fills, self.fill_cursor = self.venue.fills_since(self.fill_cursor)
         self.fills.extend(new_fills)
-        open_orders = [
-            OpenOrder(o.order_id, o.client_order_id, o.symbol, o.side, o.created_ms)
-            for o in self.venue.open_orders()
-        ]
-        quote_balance = self.venue.balances()[self.quote]
+        open_orders = (
+            [
+                OpenOrder(o.order_id, o.client_order_id, o.symbol, o.side, o.created_ms)
+                for o in self.venue.open_orders()
+            ]
+            if self.venue.has_any_open_orders()
+            else []
+        )
+        quote_balance = self.venue.balance(self.quote)
         plan = plan_cycle(
             CycleInputs(
                 now_ms=now,
@@ -210,6 +277,7 @@ class _Run:
             )
         )
         denials = self._execute(plan, now)
+        mode_changed = plan.mode is not self.risk_state.mode or seq == 0
         self.portfolio = plan.portfolio
         self.risk_state = plan.risk_state
         self.drawdown = drawdown_update(self.drawdown, plan.equity)
@@ -229,42 +297,160 @@ class _Run:
             len(new_fills),
         )
         self.records.append(record)
-        self._hash(record, new_fills)
+        self._hash(record, new_fills, mode_changed)
+        return seq + 1
 
-    def _snapshot(self, t: int, now: int) -> dict[Symbol, MarketSnapshot]:
-        market: dict[Symbol, MarketSnapshot] = {}
+    def _quiet_run(self, seq: int) -> int:
+        """Record quiet cycles from ``seq`` on; returns the first cycle the planner must run.
+
+        A cycle is quiet when there is no new fill, no resting order, and no symbol whose
+        strategy mask marks its last closed bar (masks are conservative: 0 guarantees the
+        strategy returns nothing). Then reconciliation has nothing to match, there is nothing
+        to cancel and no intent, so steps 5-9 would produce nothing. Steps 3-4 still run here
+        with the planner's own functions (ledger marking, risk mode, drawdown); a cycle whose
+        mode would change is left to the planner so the change is recorded there. Nothing is
+        submitted inside the run, so the fill and open-order conditions hold throughout.
+
+        Every cycle time is the close of at least one bar, whose age is 0, so the data is never
+        all stale at a backtest cycle (``all_data_stale`` is False here as in the planner).
+        """
         venue = self.venue
-        for symbol in self.symbols:
-            series = self.dataset.series[symbol]
-            ts = series.ts
-            p = self.cursor[symbol]
-            n = len(ts)
+        if seq == 0 or venue.fill_count != self.fill_cursor or venue.has_any_open_orders():
+            return seq
+        positions = self.portfolio.positions
+        held = {f.symbol for f in self.feeds if (p := positions.get(f.symbol)) and p.quantity}
+        masks = [f.signals.holding if f.symbol in held else f.signals.flat for f in self.feeds]
+        if None in masks:
+            return seq
+        for feed, mask in zip(self.feeds, masks, strict=True):
+            if feed.p and mask[feed.p - 1]:
+                return seq
+        stop = self._next_signal_cycle(seq, masks)
+        return self._record_quiet(seq, stop, held)
+
+    def _next_signal_cycle(self, seq: int, masks: list[bytes]) -> int:
+        """First cycle after ``seq`` at which some symbol's mask fires (or the end)."""
+        stop = len(self.times)
+        for feed, mask in zip(self.feeds, masks, strict=True):
+            fire = mask.find(1, feed.p)
+            if fire != -1:
+                stop = min(stop, bisect_left(self.times, feed.ts[fire], seq + 1))
+        return stop
+
+    def _record_quiet(self, seq: int, stop: int, held: set[Symbol]) -> int:
+        """Mark, risk-check and record cycles ``seq..stop-1``; stop early at a mode change."""
+        times, interval, limits = self.times, self.interval, self.config.limits
+        last_t = times[stop - 1]
+        marks = {}
+        for feed in self.feeds:
+            if feed.symbol in held:
+                closes = bisect_right(feed.ts, last_t, feed.p) - feed.p + 1
+                if closes != stop - seq:  # a gap: one mark per cycle no longer lines up
+                    stop = seq + min(closes, stop - seq)
+                    last_t = times[stop - 1]
+        for feed in self.feeds:
+            if feed.symbol in held:
+                marks[feed.symbol] = feed.series.close_decimals(feed.p - 1, feed.p - 1 + stop - seq)
+        equities = portfolio_equity_series(self.portfolio, marks, stop - seq)
+        cash, state, drawdown = self.portfolio.cash, self.risk_state, self.drawdown
+        clock, records = self.day_clock, self.records
+        k = seq
+        for equity in equities:
+            now = times[k] + interval
+            new_state = risk_mode_decide(state, ModeInputs(now, equity, clock.day_of(now)), limits)
+            if new_state.mode is not state.mode:
+                break
+            state = new_state
+            drawdown = drawdown_update(drawdown, equity)
+            records.append(
+                CycleRecord(
+                    k,
+                    now,
+                    state.mode.value,
+                    state.mode_reasons,
+                    equity,
+                    cash,
+                    drawdown.drawdown_pct,
+                    None,
+                    EMPTY,
+                    EMPTY,
+                    EMPTY,
+                    EMPTY,
+                    0,
+                )
+            )
+            k += 1
+            if not held and k < stop:
+                k = self._flat_stretch(k - 1, now, state, stop)
+                break
+        self.risk_state, self.drawdown = state, drawdown
+        if k > seq:
+            end_t = times[k - 1]
+            for feed in self.feeds:
+                feed.p = bisect_right(feed.ts, end_t, feed.p)
+        return k
+
+    def _flat_stretch(self, seq: int, now: int, state: RiskState, stop: int) -> int:
+        """After quiet cycle ``seq`` with a flat book, record the cycles that must repeat it.
+
+        With no position, no resting order and no fill, equity is the cash and stays so; the
+        drawdown state then cannot change, and the risk state cannot change before
+        :func:`risk_stable_until` or the end of the trading day. Every cycle before the next of
+        those times, and before the next bar where a strategy mask fires, is therefore
+        identical to cycle ``seq`` except for its number and time. ``stop`` is the next cycle
+        where a mask fires. Returns the next cycle to run (``seq + 1`` when no stretch applies).
+        """
+        stable_until = min(
+            risk_stable_until(state, self.config.limits), self.day_clock.day_end_ms(now)
+        )
+        times, interval = self.times, self.interval
+        stop = min(stop, bisect_left(times, stable_until - interval, seq + 1))
+        if stop <= seq + 1:
+            return seq + 1
+        tail = tuple(self.records[-1])[2:]
+        self.records.extend(
+            CycleRecord(k, times[k] + interval, *tail) for k in range(seq + 1, stop)
+        )
+        end_t = times[stop - 1]
+        for feed in self.feeds:
+            feed.p = bisect_right(feed.ts, end_t, feed.p)
+        return stop
+
+    def _advance(self, t: int) -> None:
+        """Close every bar with open time <= ``t``; the venue matches resting orders first."""
+        venue = self.venue
+        for feed in self.feeds:
+            ts, p, n = feed.ts, feed.p, feed.n
             while p < n and ts[p] <= t:
-                if venue.has_open_orders(symbol):
-                    venue.on_bar(symbol, series.bar(p))
+                if venue.has_open_orders(feed.symbol):
+                    venue.on_bar(feed.symbol, feed.series.bar(p))
                 p += 1
-            self.cursor[symbol] = p
+            feed.p = p
+
+    def _market(self, now: int) -> dict[Symbol, MarketSnapshot]:
+        market: dict[Symbol, MarketSnapshot] = {}
+        for feed in self.feeds:
+            p = feed.p
             if p == 0:
                 continue
             bid = ask = None
-            book = self.dataset.books.get(symbol)
-            if book is not None:
-                bid, ask = self._book_quote(symbol, book, now)
-            market[symbol] = MarketSnapshot(
-                symbol,
-                series.window(p),
-                series.close_decimal(p - 1),
-                now - ts[p - 1] - self.interval,
+            if feed.book is not None:
+                bid, ask = self._book_quote(feed, now)
+            market[feed.symbol] = MarketSnapshot(
+                feed.symbol,
+                feed.series.window(p),
+                feed.series.close_decimal(p - 1),
+                now - feed.ts[p - 1] - self.interval,
                 bid,
                 ask,
             )
         return market
 
-    def _book_quote(self, symbol: Symbol, book, now: int) -> tuple[Decimal | None, Decimal | None]:
-        q = self.book_cursor[symbol]
+    def _book_quote(self, feed: _Feed, now: int) -> tuple[Decimal | None, Decimal | None]:
+        book, q = feed.book, feed.book_p
         while q < len(book.ts) and book.ts[q] <= now:
             q += 1
-        self.book_cursor[symbol] = q
+        feed.book_p = q
         if q == 0:
             return None, None
         return book.bid_decimal(q - 1), book.ask_decimal(q - 1)
@@ -303,15 +489,21 @@ class _Run:
         snapshot feeds it bars only while it holds open orders of the symbol, so without this
         its price could be many bars old. With no open orders there is nothing to match.
         """
-        p = self.cursor[symbol]
+        p = self.feed_of[symbol].p
         if p and not self.venue.has_open_orders(symbol):
             self.venue.on_bar(symbol, self.dataset.series[symbol].bar(p - 1))
 
-    def _hash(self, record: CycleRecord, fills: list[Fill]) -> None:
-        parts = [f"{record.now_ms}|{record.mode}|{record.equity}"]
-        if record.intents or record.denials or record.cancels or fills:
-            parts.extend(canonical_decisions(record, fills))
-        self.hasher.update(("\n".join(parts) + "\n").encode())
+    def _hash(self, record: CycleRecord, fills: list[Fill], mode_changed: bool) -> None:
+        """Fold a cycle's decisions into the fingerprint; cycles without any add nothing.
+
+        Decisions are mode changes, intents, orders, cancels, denials and fills, so a quiet
+        cycle (fast path) and an empty planned cycle hash alike.
+        """
+        if not (mode_changed or record.intents or record.denials or record.cancels or fills):
+            return
+        lines = [f"{record.now_ms}|{record.mode}|{','.join(record.mode_reasons)}"]
+        lines.extend(canonical_decisions(record, fills))
+        self.hasher.update(("\n".join(lines) + "\n").encode())
 
     def result(self, elapsed: float) -> BacktestResult:
         for symbol, position in sorted(self.portfolio.positions.items()):
@@ -319,7 +511,10 @@ class _Run:
                 f"P|{symbol}|{position.quantity}|{position.average_cost}|{position.realized_pnl}\n".encode()
             )
         self.hasher.update(f"C|{self.portfolio.cash}|{self.portfolio.fees_paid}\n".encode())
-        bars = sum(self.cursor[s] - self.first_cursor[s] for s in self.symbols)
+        self.hasher.update(
+            f"E|{self.records[-1].equity}|{self.drawdown.max_drawdown_pct}\n".encode()
+        )
+        bars = sum(feed.p - feed.first_p for feed in self.feeds)
         equity = [r.equity for r in self.records]
         trips = round_trips(self.fills, self.quote)
         balances = {a: b.free + b.locked for a, b in self.venue.balances().items()}
@@ -342,6 +537,14 @@ class _Run:
             elapsed_s=elapsed,
             venue_balances=balances,
         )
+
+
+def _signal_masks(dataset: ReplayDataset, config: BacktestConfig) -> dict[Symbol, SignalBars]:
+    """Each symbol's strategy signal masks; strategies without ``signal_bars`` act every bar."""
+    signal_bars = getattr(config.strategy, "signal_bars", None)
+    if signal_bars is None:
+        return {symbol: EVERY_BAR for symbol in dataset.series}
+    return {symbol: signal_bars(series.close) for symbol, series in dataset.series.items()}
 
 
 def _timeline(dataset: ReplayDataset, config: BacktestConfig) -> list[int]:

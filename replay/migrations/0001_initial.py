@@ -5,164 +5,298 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='BacktestRun',
+            name="BacktestRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('dataset_fingerprint', models.CharField(max_length=64)),
-                ('strategy', models.CharField(max_length=64)),
-                ('params', models.JSONField(default=dict)),
-                ('risk_limits', models.JSONField(default=dict)),
-                ('fill_model', models.CharField(max_length=16)),
-                ('fee_maker_bps', models.DecimalField(decimal_places=4, max_digits=10)),
-                ('fee_taker_bps', models.DecimalField(decimal_places=4, max_digits=10)),
-                ('initial_cash', models.DecimalField(decimal_places=12, max_digits=36)),
-                ('start', models.DateTimeField(blank=True, null=True)),
-                ('end', models.DateTimeField(blank=True, null=True)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('running', 'Running'), ('completed', 'Completed'), ('failed', 'Failed')], default='pending', max_length=16)),
-                ('error', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('elapsed_s', models.FloatField(blank=True, help_text='engine time, seconds', null=True)),
-                ('persist_s', models.FloatField(blank=True, help_text='bulk write time, seconds', null=True)),
-                ('cycles', models.PositiveIntegerField(default=0)),
-                ('symbols', models.JSONField(default=list)),
-                ('bars', models.PositiveIntegerField(default=0)),
-                ('trades', models.PositiveIntegerField(default=0, help_text='closed round trips')),
-                ('fills', models.PositiveIntegerField(default=0)),
-                ('fees', models.DecimalField(decimal_places=12, default=0, max_digits=36)),
-                ('final_equity', models.DecimalField(blank=True, decimal_places=12, max_digits=36, null=True)),
-                ('return_pct', models.DecimalField(blank=True, decimal_places=6, max_digits=20, null=True)),
-                ('max_drawdown_pct', models.DecimalField(blank=True, decimal_places=6, max_digits=20, null=True)),
-                ('sharpe', models.FloatField(blank=True, null=True)),
-                ('win_rate', models.FloatField(blank=True, help_text='winning trades / trades', null=True)),
-                ('cycles_per_s', models.FloatField(blank=True, null=True)),
-                ('fingerprint', models.CharField(blank=True, max_length=64)),
-                ('summary', models.JSONField(blank=True, default=dict)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("dataset_fingerprint", models.CharField(max_length=64)),
+                ("strategy", models.CharField(max_length=64)),
+                ("params", models.JSONField(default=dict)),
+                ("risk_limits", models.JSONField(default=dict)),
+                ("fill_model", models.CharField(max_length=16)),
+                ("fee_maker_bps", models.DecimalField(decimal_places=4, max_digits=10)),
+                ("fee_taker_bps", models.DecimalField(decimal_places=4, max_digits=10)),
+                ("initial_cash", models.DecimalField(decimal_places=12, max_digits=36)),
+                ("start", models.DateTimeField(blank=True, null=True)),
+                ("end", models.DateTimeField(blank=True, null=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("running", "Running"),
+                            ("completed", "Completed"),
+                            ("failed", "Failed"),
+                        ],
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                ("error", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "elapsed_s",
+                    models.FloatField(blank=True, help_text="engine time, seconds", null=True),
+                ),
+                (
+                    "persist_s",
+                    models.FloatField(blank=True, help_text="bulk write time, seconds", null=True),
+                ),
+                ("cycles", models.PositiveIntegerField(default=0)),
+                ("symbols", models.JSONField(default=list)),
+                ("bars", models.PositiveIntegerField(default=0)),
+                ("trades", models.PositiveIntegerField(default=0, help_text="closed round trips")),
+                ("fills", models.PositiveIntegerField(default=0)),
+                ("fees", models.DecimalField(decimal_places=12, default=0, max_digits=36)),
+                (
+                    "final_equity",
+                    models.DecimalField(blank=True, decimal_places=12, max_digits=36, null=True),
+                ),
+                (
+                    "return_pct",
+                    models.DecimalField(blank=True, decimal_places=6, max_digits=20, null=True),
+                ),
+                (
+                    "max_drawdown_pct",
+                    models.DecimalField(blank=True, decimal_places=6, max_digits=20, null=True),
+                ),
+                ("sharpe", models.FloatField(blank=True, null=True)),
+                (
+                    "win_rate",
+                    models.FloatField(blank=True, help_text="winning trades / trades", null=True),
+                ),
+                ("cycles_per_s", models.FloatField(blank=True, null=True)),
+                ("fingerprint", models.CharField(blank=True, max_length=64)),
+                ("summary", models.JSONField(blank=True, default=dict)),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='Dataset',
+            name="Dataset",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.SlugField(max_length=100, unique=True)),
-                ('path', models.CharField(max_length=1000)),
-                ('fingerprint', models.CharField(max_length=64)),
-                ('quote_asset', models.CharField(max_length=16)),
-                ('interval_ms', models.BigIntegerField(help_text='bar length in milliseconds')),
-                ('first_ts', models.DateTimeField()),
-                ('last_ts', models.DateTimeField()),
-                ('bar_count', models.PositiveIntegerField(help_text='bars over all symbols')),
-                ('has_book', models.BooleanField(default=False)),
-                ('rules_source', models.CharField(help_text='exchangeinfo.json or defaults', max_length=32)),
-                ('imported_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.SlugField(max_length=100, unique=True)),
+                ("path", models.CharField(max_length=1000)),
+                ("fingerprint", models.CharField(max_length=64)),
+                ("quote_asset", models.CharField(max_length=16)),
+                ("interval_ms", models.BigIntegerField(help_text="bar length in milliseconds")),
+                ("first_ts", models.DateTimeField()),
+                ("last_ts", models.DateTimeField()),
+                ("bar_count", models.PositiveIntegerField(help_text="bars over all symbols")),
+                ("has_book", models.BooleanField(default=False)),
+                (
+                    "rules_source",
+                    models.CharField(help_text="exchangeinfo.json or defaults", max_length=32),
+                ),
+                ("imported_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='BacktestTrade',
+            name="BacktestTrade",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('symbol', models.CharField(max_length=32)),
-                ('opened_at', models.DateTimeField()),
-                ('closed_at', models.DateTimeField()),
-                ('quantity', models.DecimalField(decimal_places=12, help_text='largest base quantity held', max_digits=36)),
-                ('entry_price', models.DecimalField(decimal_places=12, help_text='average buy price', max_digits=36)),
-                ('exit_price', models.DecimalField(decimal_places=12, help_text='average sell price', max_digits=36)),
-                ('pnl', models.DecimalField(decimal_places=12, help_text='realized PnL after fees', max_digits=36)),
-                ('fees', models.DecimalField(decimal_places=12, max_digits=36)),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='trade_rows', to='replay.backtestrun')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("symbol", models.CharField(max_length=32)),
+                ("opened_at", models.DateTimeField()),
+                ("closed_at", models.DateTimeField()),
+                (
+                    "quantity",
+                    models.DecimalField(
+                        decimal_places=12, help_text="largest base quantity held", max_digits=36
+                    ),
+                ),
+                (
+                    "entry_price",
+                    models.DecimalField(
+                        decimal_places=12, help_text="average buy price", max_digits=36
+                    ),
+                ),
+                (
+                    "exit_price",
+                    models.DecimalField(
+                        decimal_places=12, help_text="average sell price", max_digits=36
+                    ),
+                ),
+                (
+                    "pnl",
+                    models.DecimalField(
+                        decimal_places=12, help_text="realized PnL after fees", max_digits=36
+                    ),
+                ),
+                ("fees", models.DecimalField(decimal_places=12, max_digits=36)),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="trade_rows",
+                        to="replay.backtestrun",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['run', 'closed_at', 'id'],
+                "ordering": ["run", "closed_at", "id"],
             },
         ),
         migrations.AddField(
-            model_name='backtestrun',
-            name='dataset',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='runs', to='replay.dataset'),
+            model_name="backtestrun",
+            name="dataset",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="runs",
+                to="replay.dataset",
+            ),
         ),
         migrations.CreateModel(
-            name='DatasetSeries',
+            name="DatasetSeries",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('symbol', models.CharField(help_text='BASE_QUOTE', max_length=32)),
-                ('first_ts', models.DateTimeField()),
-                ('last_ts', models.DateTimeField()),
-                ('bars', models.PositiveIntegerField()),
-                ('gap_count', models.PositiveIntegerField(default=0)),
-                ('missing_bars', models.PositiveIntegerField(default=0)),
-                ('gaps', models.JSONField(default=list, help_text='[[first missing ISO, missing bars], ...]')),
-                ('rules', models.JSONField(default=dict, help_text='tick/step/min notional/band and source')),
-                ('dataset', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='series', to='replay.dataset')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("symbol", models.CharField(help_text="BASE_QUOTE", max_length=32)),
+                ("first_ts", models.DateTimeField()),
+                ("last_ts", models.DateTimeField()),
+                ("bars", models.PositiveIntegerField()),
+                ("gap_count", models.PositiveIntegerField(default=0)),
+                ("missing_bars", models.PositiveIntegerField(default=0)),
+                (
+                    "gaps",
+                    models.JSONField(
+                        default=list, help_text="[[first missing ISO, missing bars], ...]"
+                    ),
+                ),
+                (
+                    "rules",
+                    models.JSONField(
+                        default=dict, help_text="tick/step/min notional/band and source"
+                    ),
+                ),
+                (
+                    "dataset",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="series",
+                        to="replay.dataset",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['dataset', 'symbol'],
+                "ordering": ["dataset", "symbol"],
             },
         ),
         migrations.CreateModel(
-            name='BacktestFill',
+            name="BacktestFill",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('trade_id', models.CharField(max_length=64)),
-                ('client_order_id', models.CharField(max_length=50)),
-                ('symbol', models.CharField(max_length=32)),
-                ('side', models.CharField(max_length=4)),
-                ('price', models.DecimalField(decimal_places=12, max_digits=36)),
-                ('quantity', models.DecimalField(decimal_places=12, max_digits=36)),
-                ('fee', models.DecimalField(decimal_places=12, max_digits=36)),
-                ('fee_asset', models.CharField(max_length=16)),
-                ('liquidity', models.CharField(max_length=8)),
-                ('ts', models.DateTimeField()),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='fill_rows', to='replay.backtestrun')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("trade_id", models.CharField(max_length=64)),
+                ("client_order_id", models.CharField(max_length=50)),
+                ("symbol", models.CharField(max_length=32)),
+                ("side", models.CharField(max_length=4)),
+                ("price", models.DecimalField(decimal_places=12, max_digits=36)),
+                ("quantity", models.DecimalField(decimal_places=12, max_digits=36)),
+                ("fee", models.DecimalField(decimal_places=12, max_digits=36)),
+                ("fee_asset", models.CharField(max_length=16)),
+                ("liquidity", models.CharField(max_length=8)),
+                ("ts", models.DateTimeField()),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="fill_rows",
+                        to="replay.backtestrun",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['run', 'ts', 'id'],
-                'constraints': [models.UniqueConstraint(fields=('run', 'trade_id'), name='uniq_backtest_trade_id')],
+                "ordering": ["run", "ts", "id"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("run", "trade_id"), name="uniq_backtest_trade_id"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='BacktestCycle',
+            name="BacktestCycle",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('seq', models.PositiveIntegerField()),
-                ('ts', models.DateTimeField()),
-                ('mode', models.CharField(max_length=20)),
-                ('mode_reasons', models.JSONField(blank=True, default=list)),
-                ('equity', models.DecimalField(decimal_places=12, max_digits=36)),
-                ('cash', models.DecimalField(decimal_places=12, max_digits=36)),
-                ('drawdown_pct', models.DecimalField(decimal_places=6, max_digits=20)),
-                ('universe', models.JSONField(blank=True, default=list)),
-                ('intents', models.JSONField(blank=True, default=list)),
-                ('orders', models.JSONField(blank=True, default=list)),
-                ('denials', models.JSONField(blank=True, default=list)),
-                ('fills', models.PositiveIntegerField(default=0)),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='cycle_rows', to='replay.backtestrun')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("seq", models.PositiveIntegerField()),
+                ("ts", models.DateTimeField()),
+                ("mode", models.CharField(max_length=20)),
+                ("mode_reasons", models.JSONField(blank=True, default=list)),
+                ("equity", models.DecimalField(decimal_places=12, max_digits=36)),
+                ("cash", models.DecimalField(decimal_places=12, max_digits=36)),
+                ("drawdown_pct", models.DecimalField(decimal_places=6, max_digits=20)),
+                ("universe", models.JSONField(blank=True, default=list)),
+                ("intents", models.JSONField(blank=True, default=list)),
+                ("orders", models.JSONField(blank=True, default=list)),
+                ("denials", models.JSONField(blank=True, default=list)),
+                ("fills", models.PositiveIntegerField(default=0)),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="cycle_rows",
+                        to="replay.backtestrun",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['run', 'seq'],
-                'constraints': [models.UniqueConstraint(fields=('run', 'seq'), name='uniq_run_cycle')],
+                "ordering": ["run", "seq"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("run", "seq"), name="uniq_run_cycle")
+                ],
             },
         ),
         migrations.AddConstraint(
-            model_name='backtestrun',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['pending', 'running', 'completed', 'failed'])), name='backtest_status_valid'),
+            model_name="backtestrun",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("status__in", ["pending", "running", "completed", "failed"])),
+                name="backtest_status_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='datasetseries',
-            constraint=models.UniqueConstraint(fields=('dataset', 'symbol'), name='uniq_dataset_symbol'),
+            model_name="datasetseries",
+            constraint=models.UniqueConstraint(
+                fields=("dataset", "symbol"), name="uniq_dataset_symbol"
+            ),
         ),
     ]

@@ -221,7 +221,7 @@ def _cycle_rows(run: BacktestRun, result: BacktestResult):
     for c in result.cycles:
         if c.universe is not previous_universe:
             previous_universe = c.universe
-            universe_json = [str(s) for s in c.universe]
+            universe_json = [] if c.universe is None else [str(s) for s in c.universe]
         yield BacktestCycle(
             run=run,
             seq=c.seq,

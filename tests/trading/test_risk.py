@@ -425,3 +425,30 @@ def test_limits_from_settings_apply_validated_overrides() -> None:
 def test_a_bad_override_raises_naming_its_key(overrides: dict[str, object], named: str) -> None:
     with pytest.raises(ApplicationError, match=named):
         risk_limits_override(RiskLimits(), overrides)
+
+
+# --- risk_stable_until: the promise the backtest fast path relies on -----------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from trading.domain.risk import risk_stable_until  # noqa: E402
+
+
+@settings(derandomize=True, max_examples=200, deadline=None)
+@given(
+    equities=st.lists(st.integers(min_value=80_000, max_value=120_000), min_size=1, max_size=30),
+    wait_ms=st.integers(min_value=1, max_value=3 * 86_400_000),
+)
+def test_a_state_does_not_change_before_it_says_so(equities, wait_ms):
+    limits = RiskLimits(drawdown_window_ms=86_400_000, mode_cooldown_ms=3_600_000)
+    day = dt.date(2024, 1, 2)
+    state = RiskState()
+    now = 1_704_153_600_000  # 2024-01-02T00:00Z, i.e. 03:00 in Istanbul
+    for equity in equities:
+        now += 60_000
+        state = risk_mode_decide(state, ModeInputs(now, D(equity), day), limits)
+    later = now + wait_ms
+    if later < risk_stable_until(state, limits):
+        again = risk_mode_decide(state, ModeInputs(later, D(equities[-1]), day), limits)
+        assert again is state

@@ -15,8 +15,8 @@ deterministic client order id.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
+from typing import NamedTuple
 
 from trading.domain.intents import Intent, PricePolicy
 from trading.domain.orders import OrderRequest, OrderType, Side, client_order_id
@@ -33,8 +33,7 @@ BPS = Decimal(10000)
 QUOTE_AMOUNT_STEP = Decimal("0.00000001")
 
 
-@dataclass(frozen=True, slots=True)
-class BuyBudget:
+class BuyBudget(NamedTuple):
     """Inputs for sizing buys in one cycle (quote currency)."""
 
     equity: Decimal
@@ -114,8 +113,7 @@ def sell_quantity(intent: Intent, held: Decimal) -> Decimal | Denial:
     return held  # a notional-sized sell is resolved against the price in build_order
 
 
-@dataclass(frozen=True, slots=True)
-class OrderSpec:
+class OrderSpec(NamedTuple):
     """What order building needs besides the intent."""
 
     account: str

@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 from trading.domain.symbols import Symbol
 
 
-@dataclass(frozen=True, slots=True)
-class BarWindow:
+class BarWindow(NamedTuple):
     """Closed bars ``[0, end)`` of one symbol.
 
     ``ts`` is the bar open time (epoch ms, UTC); ``open``..``close`` are quote per base unit and
@@ -48,8 +48,7 @@ class BarWindow:
         return self.ts[self.end - 1]
 
 
-@dataclass(frozen=True, slots=True)
-class MarketSnapshot:
+class MarketSnapshot(NamedTuple):
     """What is known of one symbol at a cycle.
 
     ``mark_price`` (quote per base unit) values positions: the last close, or the mid of

@@ -39,6 +39,7 @@ from trading.domain.risk import (
     OrderCheck,
     RiskLimits,
     RiskState,
+    data_all_stale,
     order_risk_check,
     risk_mode_decide,
 )
@@ -135,10 +136,8 @@ def plan_cycle(inputs: CycleInputs) -> CyclePlan:
         max_data_age_ms=inputs.limits.max_data_age_ms,
         limits=inputs.universe_limits,
     )
-    all_stale = (
-        bool(inputs.market)
-        and all(r == "STALE_DATA" for r in universe.excluded.values())
-        and not universe.symbols
+    all_stale = data_all_stale(
+        (snapshot.age_ms for snapshot in inputs.market.values()), inputs.limits.max_data_age_ms
     )
     risk_state = risk_mode_decide(
         inputs.risk_state,

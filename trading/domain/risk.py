@@ -22,10 +22,12 @@ recorded, never silently dropped.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
+from typing import NamedTuple
 
 from trading.domain.orders import Side
 from trading.domain.symbols import Symbol
@@ -113,8 +115,7 @@ class RiskState:
     last_order_ms: dict[tuple[Symbol, Side], int] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class ModeInputs:
+class ModeInputs(NamedTuple):
     """Inputs of :func:`risk_mode_decide` (equity in quote; ``day`` the trading day of now)."""
 
     now_ms: int
@@ -125,8 +126,20 @@ class ModeInputs:
     all_data_stale: bool = False
 
 
+def data_all_stale(ages_ms: Iterable[int], max_data_age_ms: int) -> bool:
+    """True when there is market data and every symbol's is older than ``max_data_age_ms``."""
+    seen = False
+    for age in ages_ms:
+        if age <= max_data_age_ms:
+            return False
+        seen = True
+    return seen
+
+
 def risk_mode_decide(state: RiskState, inputs: ModeInputs, limits: RiskLimits) -> RiskState:
     """Return the next :class:`RiskState` with the mode for this cycle and its reasons."""
+    if _still_normal(state, inputs, limits):
+        return state
     state = _roll_day(state, inputs)
     state = _roll_peak(state, inputs, limits)
     wanted, reasons = _wanted_mode(state, inputs, limits)
@@ -139,6 +152,40 @@ def risk_mode_decide(state: RiskState, inputs: ModeInputs, limits: RiskLimits) -
     return state if state.mode_reasons == reasons else replace(state, mode_reasons=reasons)
 
 
+def risk_stable_until(state: RiskState, limits: RiskLimits) -> int:
+    """Epoch ms before which ``state`` cannot change while its inputs stay the same.
+
+    Promise: if ``state`` came out of :func:`risk_mode_decide` at some equity, then for any
+    later cycle time ``now < risk_stable_until(state, limits)`` in the same trading day, with
+    the same equity and no flag (kill switch, unknown orders, stale data),
+    ``risk_mode_decide`` returns ``state`` itself. Only a NORMAL state without reasons makes
+    this promise (the risk peak expiring is then the only clock); any other state returns 0.
+    The backtest engine uses it to record runs of identical quiet cycles in bulk.
+    """
+    if state.mode is not Mode.NORMAL or state.mode_reasons:
+        return 0
+    return state.risk_peak_ms + limits.drawdown_window_ms + 1
+
+
+def _still_normal(state: RiskState, inputs: ModeInputs, limits: RiskLimits) -> bool:
+    """Cheap exact test for the common cycle: NORMAL stays NORMAL and nothing rolls.
+
+    Same day, peak neither beaten nor expired, no flag, and both loss measures below their
+    thresholds (multiplied out instead of divided; equivalent for positive references).
+    """
+    if state.mode is not Mode.NORMAL or state.mode_reasons or state.day != inputs.day:
+        return False
+    if inputs.kill_switch or inputs.unknown_orders or inputs.all_data_stale:
+        return False
+    equity, peak = inputs.equity, state.risk_peak
+    if equity > peak or peak <= 0 or inputs.now_ms - state.risk_peak_ms > limits.drawdown_window_ms:
+        return False
+    if peak - equity >= limits.reduce_drawdown_pct * peak:
+        return False
+    start = state.day_start_equity
+    return start > 0 and start - equity < limits.daily_loss_pct * start
+
+
 def _roll_day(state: RiskState, inputs: ModeInputs) -> RiskState:
     if state.day == inputs.day:
         return state
@@ -146,8 +193,9 @@ def _roll_day(state: RiskState, inputs: ModeInputs) -> RiskState:
 
 
 def _roll_peak(state: RiskState, inputs: ModeInputs, limits: RiskLimits) -> RiskState:
+    # A new high moves the peak; equal equity keeps the older peak time (it may expire).
     expired = inputs.now_ms - state.risk_peak_ms > limits.drawdown_window_ms
-    if inputs.equity >= state.risk_peak or expired:
+    if inputs.equity > state.risk_peak or expired:
         return replace(state, risk_peak=inputs.equity, risk_peak_ms=inputs.now_ms)
     return state
 
@@ -183,8 +231,7 @@ def _wanted_mode(
 # --- per-order rules -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class OrderCheck:
+class OrderCheck(NamedTuple):
     """One candidate order as the per-order rules see it (notional in quote)."""
 
     symbol: Symbol
@@ -194,8 +241,7 @@ class OrderCheck:
     strategy: str
 
 
-@dataclass(frozen=True, slots=True)
-class CycleRiskContext:
+class CycleRiskContext(NamedTuple):
     """Cycle-wide facts for the per-order rules."""
 
     now_ms: int

@@ -14,9 +14,8 @@ size means "the whole position". Indicator maths may use floats; prices in inten
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from trading.domain.intents import Intent
 from trading.domain.market import BarWindow, MarketSnapshot
@@ -24,8 +23,7 @@ from trading.domain.strategies.signals import SignalBars
 from trading.domain.symbols import Symbol
 
 
-@dataclass(frozen=True, slots=True)
-class StrategyContext:
+class StrategyContext(NamedTuple):
     """Inputs of one strategy call for one symbol.
 
     ``position_quantity`` base units held (0 when flat) at ``average_cost`` quote per base

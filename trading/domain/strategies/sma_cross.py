@@ -23,12 +23,7 @@ from typing import ClassVar
 from trading.domain.intents import Intent, PricePolicy
 from trading.domain.orders import Side
 from trading.domain.strategies.base import StrategyContext, StrategyParamError
-from trading.domain.strategies.signals import (
-    SignalBars,
-    near_or_above,
-    near_or_below,
-    rolling_means,
-)
+from trading.domain.strategies.signals import SignalBars, crossings, rolling_means
 
 _ZERO = Decimal(0)
 
@@ -113,10 +108,5 @@ class SmaCross:
         """Crossing bars: up-crosses for a flat position, down-crosses for a held one."""
         fast = rolling_means(close, self.fast)
         slow = rolling_means(close, self.slow)
-        up = bytearray(len(close))
-        down = bytearray(len(close))
-        for i in range(self._warmup - 1, len(close)):
-            fp, fn, sp, sn = fast[i - 1], fast[i], slow[i - 1], slow[i]
-            up[i] = near_or_below(fp, sp) and near_or_above(fn, sn)
-            down[i] = near_or_below(sp, fp) and near_or_above(sn, fn)
-        return SignalBars(flat=bytes(up), holding=bytes(down))
+        up, down = crossings(fast, slow)
+        return SignalBars(flat=up, holding=down)

@@ -8,6 +8,7 @@ section 1), so "daily loss" resets at local midnight, 21:00 UTC for Istanbul.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
@@ -46,6 +47,37 @@ def drawdown_update(state: DrawdownState | None, equity: Decimal) -> DrawdownSta
         drawdown_pct=drawdown,
         max_drawdown_pct=max(state.max_drawdown_pct, drawdown),
     )
+
+
+def drawdown_fold(
+    state: DrawdownState | None, equities: Sequence[Decimal]
+) -> tuple[list[Decimal], DrawdownState | None]:
+    """:func:`drawdown_update` over ``equities`` in turn, without the intermediate states.
+
+    Returns each point's ``drawdown_pct`` and the final state, both exactly what successive
+    calls would give (same expressions, same order).
+    """
+    out: list[Decimal] = []
+    if not equities:
+        return out, state
+    if state is None:
+        state = drawdown_update(None, equities[0])
+        out.append(state.drawdown_pct)
+        equities = equities[1:]
+    peak, current, worst = state
+    for equity in equities:
+        if equity == peak and not current:
+            out.append(current)
+            continue
+        if equity > peak:
+            peak = equity
+        if peak <= 0 or equity >= peak:
+            current = ZERO
+        else:
+            current = min((peak - equity) / peak * HUNDRED, HUNDRED)
+        worst = max(worst, current)
+        out.append(current)
+    return out, DrawdownState(peak, current, worst)
 
 
 def trading_day(ts_ms: int, tz: ZoneInfo) -> dt.date:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
+from typing import NamedTuple
 
 from trading.domain.orders import Side
 from trading.domain.symbols import Symbol
@@ -15,8 +15,7 @@ class Liquidity(StrEnum):
     TAKER = "taker"
 
 
-@dataclass(frozen=True, slots=True)
-class Fill:
+class Fill(NamedTuple):
     """One execution. Unique on ``trade_id``.
 
     ``price`` quote per base unit; ``quantity`` base units (always positive); ``fee`` in

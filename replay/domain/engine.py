@@ -29,9 +29,9 @@ from decimal import Decimal
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from ledger.domain.drawdown import DrawdownState, TradingDayClock, drawdown_update
+from ledger.domain.drawdown import DrawdownState, TradingDayClock, drawdown_fold, drawdown_update
 from ledger.domain.fills import Fill
-from ledger.domain.portfolio import Portfolio, portfolio_equity_series
+from ledger.domain.portfolio import Portfolio, portfolio_apply_fill, portfolio_equity_series
 from replay.domain.dataset import ReplayDataset
 from replay.domain.metrics import RoundTrip, round_trips, sharpe_ratio, win_rate
 from trading.domain.intents import Intent
@@ -40,10 +40,9 @@ from trading.domain.orders import OrderRequest, OrderStatus, OrderType, Side
 from trading.domain.planner import Cancel, CycleInputs, OpenOrder, plan_cycle
 from trading.domain.risk import (
     Denial,
-    ModeInputs,
     RiskLimits,
     RiskState,
-    risk_mode_decide,
+    risk_mode_fold,
     risk_stable_until,
 )
 from trading.domain.strategies.base import Strategy
@@ -315,9 +314,15 @@ class _Run:
         all stale at a backtest cycle (``all_data_stale`` is False here as in the planner).
         """
         venue = self.venue
-        if seq == 0 or venue.fill_count != self.fill_cursor or venue.has_any_open_orders():
+        if seq == 0 or venue.has_any_open_orders():
             return seq
-        positions = self.portfolio.positions
+        fills: list[Fill] = []
+        portfolio = self.portfolio
+        if venue.fill_count != self.fill_cursor:
+            fills, _ = venue.fills_since(self.fill_cursor)
+            for fill in fills:  # step 3 exactly as the planner does it
+                portfolio = portfolio_apply_fill(portfolio, fill)
+        positions = portfolio.positions
         held = {f.symbol for f in self.feeds if (p := positions.get(f.symbol)) and p.quantity}
         masks = [f.signals.holding if f.symbol in held else f.signals.flat for f in self.feeds]
         if None in masks:
@@ -326,7 +331,12 @@ class _Run:
             if feed.p and mask[feed.p - 1]:
                 return seq
         stop = self._next_signal_cycle(seq, masks)
-        return self._record_quiet(seq, stop, held)
+        return self._record_quiet(seq, stop, held, portfolio, fills)
+
+    def _commit_fills(self, portfolio: Portfolio, fills: list[Fill]) -> None:
+        self.portfolio = portfolio
+        self.fills.extend(fills)
+        self.fill_cursor += len(fills)
 
     def _next_signal_cycle(self, seq: int, masks: list[bytes]) -> int:
         """First cycle after ``seq`` at which some symbol's mask fires (or the end)."""
@@ -337,52 +347,84 @@ class _Run:
                 stop = min(stop, bisect_left(self.times, feed.ts[fire], seq + 1))
         return stop
 
-    def _record_quiet(self, seq: int, stop: int, held: set[Symbol]) -> int:
-        """Mark, risk-check and record cycles ``seq..stop-1``; stop early at a mode change."""
+    def _record_quiet(
+        self, seq: int, stop: int, held: set[Symbol], portfolio: Portfolio, fills: list[Fill]
+    ) -> int:
+        """Mark, risk-check and record cycles ``seq..stop-1``; stop early at a mode change.
+
+        ``portfolio`` already holds cycle ``seq``'s ``fills``; both are committed only if that
+        cycle is recorded here (otherwise the planner takes the cycle, fills included).
+        """
         times, interval, limits = self.times, self.interval, self.config.limits
         last_t = times[stop - 1]
-        marks = {}
         for feed in self.feeds:
-            if feed.symbol in held:
-                closes = bisect_right(feed.ts, last_t, feed.p) - feed.p + 1
-                if closes != stop - seq:  # a gap: one mark per cycle no longer lines up
-                    stop = seq + min(closes, stop - seq)
-                    last_t = times[stop - 1]
-        for feed in self.feeds:
-            if feed.symbol in held:
-                marks[feed.symbol] = feed.series.close_decimals(feed.p - 1, feed.p - 1 + stop - seq)
-        equities = portfolio_equity_series(self.portfolio, marks, stop - seq)
-        cash, state, drawdown = self.portfolio.cash, self.risk_state, self.drawdown
-        clock, records = self.day_clock, self.records
-        k = seq
-        for equity in equities:
-            now = times[k] + interval
-            new_state = risk_mode_decide(state, ModeInputs(now, equity, clock.day_of(now)), limits)
-            if new_state.mode is not state.mode:
-                break
-            state = new_state
-            drawdown = drawdown_update(drawdown, equity)
-            records.append(
-                CycleRecord(
-                    k,
-                    now,
-                    state.mode.value,
-                    state.mode_reasons,
-                    equity,
-                    cash,
-                    drawdown.drawdown_pct,
-                    None,
-                    EMPTY,
-                    EMPTY,
-                    EMPTY,
-                    EMPTY,
-                    0,
-                )
+            # Batch only while each held symbol closes exactly one bar per cycle (no gap):
+            # its bars in (times[seq], last_t] must be as many as the cycles there.
+            if (
+                feed.symbol in held
+                and bisect_right(feed.ts, last_t, feed.p) - feed.p != stop - seq - 1
+            ):
+                stop = seq + 1
+                last_t = times[seq]
+        signal_stop = stop
+        if not held:  # flat: equity is the cash; fold one cycle, then repeat it in bulk
+            stop = seq + 1
+        marks = {
+            feed.symbol: feed.series.close_decimals(feed.p - 1, feed.p - 1 + stop - seq)
+            for feed in self.feeds
+            if feed.symbol in held
+        }
+        equities = portfolio_equity_series(portfolio, marks, stop - seq)
+        day_of = self.day_clock.day_of
+        nows = [t + interval for t in times[seq:stop]]
+        state, reasons = risk_mode_fold(
+            self.risk_state, zip(nows, equities, map(day_of, nows), strict=True), limits
+        )
+        accepted = len(reasons)
+        if accepted == 0:
+            return seq  # the first cycle changes the mode: the planner records it
+        drawdowns, drawdown = drawdown_fold(self.drawdown, equities[:accepted])
+        mode, cash = state.mode.value, portfolio.cash
+        first = CycleRecord(
+            seq,
+            nows[0],
+            mode,
+            reasons[0],
+            equities[0],
+            cash,
+            drawdowns[0],
+            None,
+            EMPTY,
+            EMPTY,
+            EMPTY,
+            EMPTY,
+            len(fills),
+        )
+        self.records.append(first)
+        if fills:
+            self._commit_fills(portfolio, fills)
+            self._hash(first, fills, False)
+        self.records.extend(
+            CycleRecord(
+                seq + i,
+                nows[i],
+                mode,
+                reasons[i],
+                equities[i],
+                cash,
+                drawdowns[i],
+                None,
+                EMPTY,
+                EMPTY,
+                EMPTY,
+                EMPTY,
+                0,
             )
-            k += 1
-            if not held and k < stop:
-                k = self._flat_stretch(k - 1, now, state, stop)
-                break
+            for i in range(1, accepted)
+        )
+        k = seq + accepted
+        if not held:
+            k = self._flat_stretch(seq, nows[0], state, signal_stop)
         self.risk_state, self.drawdown = state, drawdown
         if k > seq:
             end_t = times[k - 1]
@@ -407,9 +449,9 @@ class _Run:
         stop = min(stop, bisect_left(times, stable_until - interval, seq + 1))
         if stop <= seq + 1:
             return seq + 1
-        tail = tuple(self.records[-1])[2:]
+        same = tuple(self.records[-1])[2:-1]  # mode .. denials; a repeat has no fills
         self.records.extend(
-            CycleRecord(k, times[k] + interval, *tail) for k in range(seq + 1, stop)
+            CycleRecord(k, times[k] + interval, *same, 0) for k in range(seq + 1, stop)
         )
         end_t = times[stop - 1]
         for feed in self.feeds:
@@ -466,7 +508,7 @@ class _Run:
             if o.order_type is OrderType.MARKET and o.side is Side.SELL
         }
         for symbol in sorted(market_sells):
-            self._show_last_bar(symbol)
+            self._show_last_price(symbol)
         for order in plan.orders:
             ack = self.venue.submit_order(order, now_ms=now)
             self.placed.add(order.client_order_id)
@@ -482,16 +524,15 @@ class _Run:
                 )
         return denials + tuple(rejected) if rejected else denials
 
-    def _show_last_bar(self, symbol: Symbol) -> None:
-        """Let the venue see ``symbol``'s last closed bar before a market sell is submitted.
+    def _show_last_price(self, symbol: Symbol) -> None:
+        """Give the venue ``symbol``'s last close before a market sell is submitted.
 
-        The venue values a market sell at the last close it has seen (min notional), but the
-        snapshot feeds it bars only while it holds open orders of the symbol, so without this
-        its price could be many bars old. With no open orders there is nothing to match.
+        The venue values a market sell at the last price it has seen (min notional), but it
+        sees bars only while it holds open orders of the symbol, so its price could be old.
         """
-        p = self.feed_of[symbol].p
-        if p and not self.venue.has_open_orders(symbol):
-            self.venue.on_bar(symbol, self.dataset.series[symbol].bar(p - 1))
+        feed = self.feed_of[symbol]
+        if feed.p:
+            self.venue.observe_price(symbol, feed.series.close_decimal(feed.p - 1))
 
     def _hash(self, record: CycleRecord, fills: list[Fill], mode_changed: bool) -> None:
         """Fold a cycle's decisions into the fingerprint; cycles without any add nothing.
@@ -548,10 +589,9 @@ def _signal_masks(dataset: ReplayDataset, config: BacktestConfig) -> dict[Symbol
 
 
 def _timeline(dataset: ReplayDataset, config: BacktestConfig) -> list[int]:
-    times: set[int] = set()
-    for series in dataset.series.values():
-        times.update(series.ts)
-    ordered = sorted(times)
+    columns = [series.ts for series in dataset.series.values()]
+    # One series is already strictly increasing (validated at load); several are merged.
+    ordered = list(columns[0]) if len(columns) == 1 else sorted(set().union(*columns))
     lo = 0 if config.start_ms is None else bisect_left(ordered, config.start_ms)
     hi = len(ordered) if config.end_ms is None else bisect_left(ordered, config.end_ms)
     return ordered[lo:hi]

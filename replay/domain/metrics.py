@@ -91,7 +91,7 @@ def _close_trip(fill: Fill, trip: dict, after: Position) -> RoundTrip:
 
 def sharpe_ratio(equity: Sequence[Decimal], interval_ms: int) -> float | None:
     """Annualised Sharpe of per-cycle returns; ``None`` with < 2 returns or zero variance."""
-    values = [float(e) for e in equity]
+    values = list(map(float, equity))
     returns = [b / a - 1.0 for a, b in zip(values, values[1:], strict=False) if a > 0]
     if len(returns) < 2:
         return None

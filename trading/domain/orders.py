@@ -12,9 +12,9 @@ into any state the order could really be in.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
+from typing import NamedTuple
 
 from trading.domain.symbols import Symbol
 
@@ -98,8 +98,7 @@ def _base36(number: int) -> str:
     return "".join(reversed(out))
 
 
-@dataclass(frozen=True, slots=True)
-class OrderRequest:
+class OrderRequest(NamedTuple):
     """A quantized order ready for a venue.
 
     ``quantity`` is in base units; for a market **buy** BTCTurk expects the quote amount to

@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
+from typing import NamedTuple
 
 from ledger.domain.fills import Fill
 from ledger.domain.portfolio import Portfolio, portfolio_apply_fill, portfolio_equity
@@ -98,8 +99,7 @@ class CycleInputs:
     unknown_orders: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class CyclePlan:
+class CyclePlan(NamedTuple):
     """The decisions of one cycle and the state after it.
 
     ``orders`` are to be submitted and ``cancels`` canceled by the execution step; ``equity``

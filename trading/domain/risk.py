@@ -180,10 +180,63 @@ def _still_normal(state: RiskState, inputs: ModeInputs, limits: RiskLimits) -> b
     equity, peak = inputs.equity, state.risk_peak
     if equity > peak or peak <= 0 or inputs.now_ms - state.risk_peak_ms > limits.drawdown_window_ms:
         return False
-    if peak - equity >= limits.reduce_drawdown_pct * peak:
+    # The same expressions as _wanted_mode, so both always agree to the last digit.
+    if (peak - equity) / peak >= limits.reduce_drawdown_pct:
         return False
     start = state.day_start_equity
-    return start > 0 and start - equity < limits.daily_loss_pct * start
+    return start > 0 and (start - equity) / start < limits.daily_loss_pct
+
+
+def risk_mode_fold(
+    state: RiskState, points: Iterable[tuple[int, Decimal, date]], limits: RiskLimits
+) -> tuple[RiskState, list[tuple[str, ...]]]:
+    """Fold flag-free cycles ``(now_ms, equity, trading day)`` into ``state`` while its mode holds.
+
+    Exactly :func:`risk_mode_decide` applied point by point with no kill switch, unknown
+    orders or stale data, stopping before the first point that would change the mode.
+    Returns the state after the accepted points and each accepted point's reasons (so the
+    list's length is the number accepted). NORMAL points that neither roll the day nor cross
+    a threshold, new highs included, are decided on local values without building the
+    intermediate states; the backtest engine folds its quiet stretches with it.
+    """
+    mode = state.mode
+    out: list[tuple[str, ...]] = []
+    peak, peak_ms = state.risk_peak, state.risk_peak_ms
+    window, reduce, daily = (
+        limits.drawdown_window_ms,
+        limits.reduce_drawdown_pct,
+        limits.daily_loss_pct,
+    )
+    simple = mode is Mode.NORMAL and not state.mode_reasons
+    for now, equity, day in points:
+        start = state.day_start_equity
+        if (
+            simple
+            and day == state.day
+            and peak > 0
+            and start > 0
+            and now - peak_ms <= window
+            and (start - equity) / start < daily
+        ):
+            if equity > peak:  # _roll_peak moves the peak; the drawdown is then 0
+                peak, peak_ms = equity, now
+                out.append(())
+                continue
+            if (peak - equity) / peak < reduce:
+                out.append(())
+                continue
+        if peak is not state.risk_peak or peak_ms != state.risk_peak_ms:
+            state = replace(state, risk_peak=peak, risk_peak_ms=peak_ms)
+        new = risk_mode_decide(state, ModeInputs(now, equity, day), limits)
+        if new.mode is not mode:
+            break
+        state = new
+        peak, peak_ms = state.risk_peak, state.risk_peak_ms
+        simple = state.mode is Mode.NORMAL and not state.mode_reasons
+        out.append(state.mode_reasons)
+    if peak is not state.risk_peak or peak_ms != state.risk_peak_ms:
+        state = replace(state, risk_peak=peak, risk_peak_ms=peak_ms)
+    return state, out
 
 
 def _roll_day(state: RiskState, inputs: ModeInputs) -> RiskState:

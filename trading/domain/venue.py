@@ -311,6 +311,14 @@ class SimulatedVenue:
         """Whether ``symbol`` has a resting order; O(1)."""
         return bool(self._open.get(symbol))
 
+    def observe_price(self, symbol: Symbol, price: Decimal) -> None:
+        """Tell the venue the last traded price of ``symbol`` (quote per base unit).
+
+        The venue values a market sell at the last price it has seen (min notional check);
+        it learns prices from :meth:`on_bar`, and from here when no bar needed matching.
+        """
+        self._last_price[symbol] = price
+
     def has_any_open_orders(self) -> bool:
         """Whether any symbol has a resting order; O(symbols)."""
         return any(self._open.values())

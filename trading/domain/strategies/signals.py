@@ -47,7 +47,7 @@ def rolling_means(close: Sequence[float], window: int) -> list[float | None]:
     """
     cum = list(accumulate(close, initial=0.0))
     head: list[float | None] = [None] * min(window - 1, len(close))
-    return head + [(cum[i] - cum[i - window]) / window for i in range(window, len(cum))]
+    return head + [(b - a) / window for a, b in zip(cum, cum[window:], strict=False)]
 
 
 def crossings(a: Sequence[float | None], b: Sequence[float | None]) -> tuple[bytes, bytes]:

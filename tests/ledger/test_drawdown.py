@@ -99,3 +99,29 @@ def test_the_clock_handles_time_going_backwards() -> None:
     assert clock.day_of(ms("2024-03-11T10:00:00")) == dt.date(2024, 3, 11)
     assert clock.day_of(ms("2024-03-10T10:00:00")) == dt.date(2024, 3, 10)
     assert clock.day_of(ms("2024-03-11T20:59:59.999")) == dt.date(2024, 3, 11)
+
+
+# --- drawdown_fold is exactly drawdown_update applied in turn -------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from ledger.domain.drawdown import drawdown_fold  # noqa: E402
+
+
+@settings(derandomize=True, max_examples=300, deadline=None)
+@given(
+    start=st.booleans(),
+    values=st.lists(st.integers(min_value=-5_000, max_value=200_000), max_size=40),
+)
+def test_folding_equities_equals_updating_one_by_one(start, values):
+    equities = [Decimal(v) / 7 for v in values]
+    state = drawdown_update(None, Decimal(100_000)) if start else None
+    folded, final = drawdown_fold(state, equities)
+    expected_state, expected = state, []
+    for equity in equities:
+        expected_state = drawdown_update(expected_state, equity)
+        expected.append(expected_state.drawdown_pct)
+    assert folded == expected
+    assert final == expected_state
+    assert [str(x) for x in folded] == [str(x) for x in expected]  # same digits, not just value

@@ -452,3 +452,53 @@ def test_a_state_does_not_change_before_it_says_so(equities, wait_ms):
     if later < risk_stable_until(state, limits):
         again = risk_mode_decide(state, ModeInputs(later, D(equities[-1]), day), limits)
         assert again is state
+
+
+# --- risk_mode_fold is exactly risk_mode_decide applied point by point ----------------------
+
+from trading.domain.risk import risk_mode_fold  # noqa: E402
+
+
+@settings(derandomize=True, max_examples=300, deadline=None)
+@given(
+    warmup=st.lists(st.integers(min_value=90_000, max_value=110_000), min_size=1, max_size=5),
+    steps=st.lists(
+        st.tuples(
+            st.integers(min_value=1, max_value=4 * 3_600_000),
+            st.integers(min_value=70_000, max_value=130_000),
+        ),
+        max_size=40,
+    ),
+)
+def test_folding_points_equals_deciding_them_one_by_one(warmup, steps):
+    limits = RiskLimits(
+        reduce_drawdown_pct=D("0.05"),
+        observe_drawdown_pct=D("0.15"),
+        daily_loss_pct=D("0.08"),
+        drawdown_window_ms=6 * 3_600_000,
+        mode_cooldown_ms=3_600_000,
+    )
+    tz_day = dt.timezone(dt.timedelta(hours=3))
+    now = 1_704_153_600_000
+    state = RiskState()
+    for equity in warmup:
+        now += 60_000
+        day = dt.datetime.fromtimestamp(now / 1000, tz_day).date()
+        state = risk_mode_decide(state, ModeInputs(now, D(equity), day), limits)
+    points = []
+    for gap, equity in steps:
+        now += gap
+        points.append((now, D(equity), dt.datetime.fromtimestamp(now / 1000, tz_day).date()))
+
+    folded, reasons = risk_mode_fold(state, points, limits)
+
+    expected = state
+    expected_reasons = []
+    for now_ms, equity, day in points:
+        nxt = risk_mode_decide(expected, ModeInputs(now_ms, equity, day), limits)
+        if nxt.mode is not state.mode:
+            break
+        expected = nxt
+        expected_reasons.append(nxt.mode_reasons)
+    assert folded == expected
+    assert reasons == expected_reasons

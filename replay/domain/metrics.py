@@ -18,6 +18,7 @@ from trading.domain.orders import Side
 from trading.domain.symbols import Symbol
 
 YEAR_MS = 365.25 * 86_400_000
+ZERO = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,61 +38,70 @@ class RoundTrip:
 def round_trips(fills: Sequence[Fill], quote_asset: str) -> list[RoundTrip]:
     """Split fills into round trips per symbol; ``pnl`` is realized PnL after all fees."""
     trips: list[RoundTrip] = []
-    open_trips: dict[Symbol, dict] = {}
+    open_trips: dict[Symbol, _Trip] = {}
     positions: dict[Symbol, Position | None] = {}
     for fill in fills:
         before = positions.get(fill.symbol)
-        fee_in_quote = fill.fee if fill.fee_asset == quote_asset else Decimal(0)
+        fee_in_quote = fill.fee if fill.fee_asset == quote_asset else ZERO
         after = position_apply_fill(before, fill, fee_in_quote=fee_in_quote)
         positions[fill.symbol] = after
         trip = open_trips.get(fill.symbol)
         if trip is None:
-            trip = open_trips[fill.symbol] = _new_trip(fill, before)
-        _accumulate(trip, fill, after)
+            trip = open_trips[fill.symbol] = _Trip(fill.ts_ms, before)
+        trip.add(fill, after)
         if after.quantity == 0:
-            trips.append(_close_trip(fill, trip, after))
+            trips.append(trip.close(fill, after))
             del open_trips[fill.symbol]
     return trips
 
 
-def _new_trip(fill: Fill, before: Position | None) -> dict:
-    realized = before.realized_pnl if before else Decimal(0)
-    return {
-        "opened": fill.ts_ms,
-        "realized0": realized,
-        "fees": Decimal(0),
-        "max_qty": Decimal(0),
-        "buy_qty": Decimal(0),
-        "buy_value": Decimal(0),
-        "sell_qty": Decimal(0),
-        "sell_value": Decimal(0),
-    }
+class _Trip:
+    """Accumulators of one open round trip (quote values, base quantities)."""
 
-
-def _accumulate(trip: dict, fill: Fill, after: Position) -> None:
-    trip["fees"] += fill.fee
-    trip["max_qty"] = max(trip["max_qty"], after.quantity)
-    prefix = "buy" if fill.side is Side.BUY else "sell"
-    trip[f"{prefix}_qty"] += fill.quantity
-    trip[f"{prefix}_value"] += fill.quantity * fill.price
-
-
-def _close_trip(fill: Fill, trip: dict, after: Position) -> RoundTrip:
-    return RoundTrip(
-        symbol=fill.symbol,
-        opened_ms=trip["opened"],
-        closed_ms=fill.ts_ms,
-        quantity=trip["max_qty"],
-        entry_price=trip["buy_value"] / trip["buy_qty"] if trip["buy_qty"] else Decimal(0),
-        exit_price=trip["sell_value"] / trip["sell_qty"] if trip["sell_qty"] else Decimal(0),
-        pnl=after.realized_pnl - trip["realized0"],
-        fees=trip["fees"],
+    __slots__ = (
+        "opened",
+        "realized0",
+        "fees",
+        "max_qty",
+        "buy_qty",
+        "buy_value",
+        "sell_qty",
+        "sell_value",
     )
+
+    def __init__(self, opened_ms: int, before: Position | None) -> None:
+        self.opened = opened_ms
+        self.realized0 = before.realized_pnl if before else ZERO
+        self.fees = self.max_qty = ZERO
+        self.buy_qty = self.buy_value = self.sell_qty = self.sell_value = ZERO
+
+    def add(self, fill: Fill, after: Position) -> None:
+        self.fees += fill.fee
+        if after.quantity > self.max_qty:
+            self.max_qty = after.quantity
+        if fill.side is Side.BUY:
+            self.buy_qty += fill.quantity
+            self.buy_value += fill.quantity * fill.price
+        else:
+            self.sell_qty += fill.quantity
+            self.sell_value += fill.quantity * fill.price
+
+    def close(self, fill: Fill, after: Position) -> RoundTrip:
+        return RoundTrip(
+            symbol=fill.symbol,
+            opened_ms=self.opened,
+            closed_ms=fill.ts_ms,
+            quantity=self.max_qty,
+            entry_price=self.buy_value / self.buy_qty if self.buy_qty else ZERO,
+            exit_price=self.sell_value / self.sell_qty if self.sell_qty else ZERO,
+            pnl=after.realized_pnl - self.realized0,
+            fees=self.fees,
+        )
 
 
 def sharpe_ratio(equity: Sequence[Decimal], interval_ms: int) -> float | None:
     """Annualised Sharpe of per-cycle returns; ``None`` with < 2 returns or zero variance."""
-    values = list(map(float, equity))
+    values = _floats(equity)
     returns = [b / a - 1.0 for a, b in zip(values, values[1:], strict=False) if a > 0]
     if len(returns) < 2:
         return None
@@ -107,3 +117,15 @@ def win_rate(trips: Sequence[RoundTrip]) -> float | None:
     if not trips:
         return None
     return sum(1 for t in trips if t.pnl > 0) / len(trips)
+
+
+def _floats(values: Sequence[Decimal]) -> list[float]:
+    """``float`` of each value, converting a repeated object once (quiet stretches repeat)."""
+    out: list[float] = []
+    last: Decimal | None = None
+    number = 0.0
+    for value in values:
+        if value is not last:
+            last, number = value, float(value)
+        out.append(number)
+    return out

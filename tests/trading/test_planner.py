@@ -125,7 +125,7 @@ def inputs(
         fee_taker_bps=D("20"),
         trading_day=DAY,
     )
-    return replace(base, **overrides)
+    return base._replace(**overrides)
 
 
 def fill(side: Side, quantity: str, price: str, *, symbol: Symbol = BTC, coid: str = "c1") -> Fill:

@@ -70,8 +70,7 @@ class Cancel:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class CycleInputs:
+class CycleInputs(NamedTuple):
     """Everything one cycle may know. Money in the portfolio's quote currency; times epoch ms.
 
     ``available_cash`` is the venue's free quote balance (what new buys can use);

@@ -12,32 +12,14 @@ from ledger.domain.entries import (
 )
 from ledger.domain.fills import Fill
 from ledger.domain.positions import LedgerIntegrityError
+from tests.ledger.factories import make_fill as fill_factory
 from trading.domain.orders import Side
-from trading.domain.symbols import Symbol
 
-BTC_TRY = Symbol("BTC", "TRY")
 D = Decimal
 
 
-def make_fill(
-    side: Side,
-    price: str,
-    quantity: str,
-    fee: str = "0",
-    fee_asset: str = "TRY",
-    trade_id: str = "t1",
-) -> Fill:
-    return Fill(
-        trade_id=trade_id,
-        client_order_id="c1",
-        symbol=BTC_TRY,
-        side=side,
-        price=D(price),
-        quantity=D(quantity),
-        fee=D(fee),
-        fee_asset=fee_asset,
-        ts_ms=1_700_000_000_123,
-    )
+def make_fill(*args: object, **kwargs: object) -> Fill:
+    return fill_factory(*args, ts_ms=1_700_000_000_123, **kwargs)
 
 
 @pytest.mark.parametrize(

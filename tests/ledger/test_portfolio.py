@@ -4,7 +4,6 @@ from decimal import Decimal
 
 import pytest
 
-from ledger.domain.fills import Fill
 from ledger.domain.portfolio import (
     FeeConversionError,
     LedgerIntegrityError,
@@ -15,35 +14,11 @@ from ledger.domain.portfolio import (
     portfolio_exposure,
     portfolio_unrealized_pnl,
 )
+from tests.ledger.factories import BTC_TRY, ETH_TRY, make_fill
 from trading.domain.orders import Side
 from trading.domain.symbols import Symbol
 
-BTC_TRY = Symbol("BTC", "TRY")
-ETH_TRY = Symbol("ETH", "TRY")
 D = Decimal
-
-
-def make_fill(
-    side: Side,
-    price: str,
-    quantity: str,
-    fee: str = "0",
-    fee_asset: str = "TRY",
-    *,
-    trade_id: str = "t1",
-    symbol: Symbol = BTC_TRY,
-) -> Fill:
-    return Fill(
-        trade_id=trade_id,
-        client_order_id="c1",
-        symbol=symbol,
-        side=side,
-        price=D(price),
-        quantity=D(quantity),
-        fee=D(fee),
-        fee_asset=fee_asset,
-        ts_ms=1_700_000_000_000,
-    )
 
 
 def opened(cash: str = "10000") -> Portfolio:

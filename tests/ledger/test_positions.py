@@ -12,34 +12,11 @@ from ledger.domain.positions import (
     fill_fee_in_quote,
     position_apply_fill,
 )
+from tests.ledger.factories import BTC_TRY, make_fill
 from trading.domain.orders import Side
 from trading.domain.symbols import Symbol
 
-BTC_TRY = Symbol("BTC", "TRY")
 D = Decimal
-
-
-def make_fill(
-    side: Side,
-    price: str,
-    quantity: str,
-    fee: str = "0",
-    fee_asset: str = "TRY",
-    *,
-    trade_id: str = "t1",
-    symbol: Symbol = BTC_TRY,
-) -> Fill:
-    return Fill(
-        trade_id=trade_id,
-        client_order_id="c1",
-        symbol=symbol,
-        side=side,
-        price=D(price),
-        quantity=D(quantity),
-        fee=D(fee),
-        fee_asset=fee_asset,
-        ts_ms=1_700_000_000_000,
-    )
 
 
 def apply(

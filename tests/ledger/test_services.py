@@ -11,35 +11,21 @@ from ledger.domain.positions import FeeConversionError, LedgerIntegrityError
 from ledger.models import LedgerEntry, LedgerFill, Position
 from ledger.selectors import position_list
 from ledger.services import fill_record
+from tests.ledger.factories import make_fill as fill_factory
 from trading.domain.orders import Side
 from trading.domain.symbols import Symbol
 
-BTC_TRY = Symbol("BTC", "TRY")
 D = Decimal
 pytestmark = pytest.mark.django_db
 
 
-def make_fill(
-    side: Side,
-    price: str,
-    quantity: str,
-    fee: str = "0",
-    fee_asset: str = "TRY",
-    *,
-    trade_id: str = "t1",
-    symbol: Symbol = BTC_TRY,
-) -> Fill:
-    return Fill(
-        trade_id=trade_id,
+def make_fill(*args: object, **kwargs: object) -> Fill:
+    return fill_factory(
+        *args,
         client_order_id="mv-BTCTRY-b-x-1",
-        symbol=symbol,
-        side=side,
-        price=D(price),
-        quantity=D(quantity),
-        fee=D(fee),
-        fee_asset=fee_asset,
         ts_ms=1_700_000_000_123,
         liquidity=Liquidity.MAKER,
+        **kwargs,
     )
 
 

@@ -14,6 +14,7 @@ size means "the whole position". Indicator maths may use floats; prices in inten
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import fields
 from decimal import Decimal
 from typing import NamedTuple, Protocol
 
@@ -66,3 +67,21 @@ class Strategy(Protocol):
         Must be causal and conservative; return ``EVERY_BAR`` when no cheap summary exists.
         """
         ...
+
+
+class DataclassParams:
+    """Mixin for strategies written as dataclasses: ``params`` are the ``__init__`` fields.
+
+    ``params`` gives the effective values (ints, Decimals, ``None``); ``params_json`` the same
+    with Decimals as strings, which :func:`~trading.domain.strategies.registry.build_strategy`
+    accepts back.
+    """
+
+    __slots__ = ()
+
+    @property
+    def params(self) -> dict[str, object]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.init}
+
+    def params_json(self) -> dict[str, object]:
+        return {k: str(v) if isinstance(v, Decimal) else v for k, v in self.params.items()}

@@ -9,14 +9,14 @@ with an optional stop loss against the position's average cost.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from decimal import Decimal
 from math import fsum
 from typing import ClassVar
 
 from trading.domain.intents import Intent, PricePolicy
 from trading.domain.orders import Side
-from trading.domain.strategies.base import StrategyContext, StrategyParamError
+from trading.domain.strategies.base import DataclassParams, StrategyContext, StrategyParamError
 from trading.domain.strategies.signals import (
     SignalBars,
     near_or_above,
@@ -29,7 +29,7 @@ _BPS = Decimal(10000)
 
 
 @dataclass(frozen=True, slots=True)
-class MeanReversion:
+class MeanReversion(DataclassParams):
     """Buy a dip below the rolling mean, sell the bounce above it.
 
     Params: ``window`` closed bars (int >= 2); ``entry_bps``, ``exit_bps``, ``stop_loss_bps``
@@ -79,15 +79,6 @@ class MeanReversion:
         object.__setattr__(self, "_entry_factor", 1.0 - float(self.entry_bps) / 1e4)
         object.__setattr__(self, "_exit_factor", 1.0 + float(self.exit_bps) / 1e4)
         object.__setattr__(self, "_stop_factor", stop)
-
-    @property
-    def params(self) -> dict[str, object]:
-        """Effective params: ``window`` int, the bps as Decimal, ``order_notional`` or None."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.init}
-
-    def params_json(self) -> dict[str, object]:
-        """``params`` with Decimals as strings (JSON-friendly; :func:`build_strategy` reads it)."""
-        return {k: str(v) if isinstance(v, Decimal) else v for k, v in self.params.items()}
 
     def warmup_bars(self) -> int:
         """``window``: the anchor is the mean of that many closed bars."""

@@ -10,13 +10,13 @@ stacks a second buy.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import ClassVar
 
 from trading.domain.intents import Intent, PricePolicy
 from trading.domain.orders import Side
-from trading.domain.strategies.base import StrategyContext, StrategyParamError
+from trading.domain.strategies.base import DataclassParams, StrategyContext, StrategyParamError
 from trading.domain.strategies.signals import EVERY_BAR, SignalBars
 
 _ZERO = Decimal(0)
@@ -25,7 +25,7 @@ _BPS = Decimal(10000)
 
 
 @dataclass(frozen=True, slots=True)
-class ProfitTake:
+class ProfitTake(DataclassParams):
     """Sell a fraction of the position at a real profit; buy a fixed notional when flat.
 
     Params (Decimal): ``min_profit_bps`` margin over costs (bps, >= 0); ``sell_fraction`` of the
@@ -71,15 +71,6 @@ class ProfitTake:
             raise StrategyParamError(
                 f"profit_take parameter 'entry_notional' must be > 0, got {self.entry_notional}"
             )
-
-    @property
-    def params(self) -> dict[str, object]:
-        """Effective params, all Decimal."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.init}
-
-    def params_json(self) -> dict[str, object]:
-        """``params`` with Decimals as strings (JSON-friendly; :func:`build_strategy` reads it)."""
-        return {k: str(v) if isinstance(v, Decimal) else v for k, v in self.params.items()}
 
     def warmup_bars(self) -> int:
         """1: it prices off the snapshot, but only once the symbol has a closed bar."""

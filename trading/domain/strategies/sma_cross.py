@@ -15,21 +15,21 @@ sums are exact in binary (integer or 0.5 ticks) both agree exactly.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from decimal import Decimal
 from math import fsum
 from typing import ClassVar
 
 from trading.domain.intents import Intent, PricePolicy
 from trading.domain.orders import Side
-from trading.domain.strategies.base import StrategyContext, StrategyParamError
+from trading.domain.strategies.base import DataclassParams, StrategyContext, StrategyParamError
 from trading.domain.strategies.signals import SignalBars, crossings, rolling_means
 
 _ZERO = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)
-class SmaCross:
+class SmaCross(DataclassParams):
     """Buy on a fast-over-slow SMA cross, sell the whole position on the cross back down.
 
     Params: ``fast`` and ``slow`` window lengths in closed bars (ints, ``1 <= fast < slow``).
@@ -55,15 +55,6 @@ class SmaCross:
                 f"sma_cross parameter 'fast' ({self.fast}) must be below 'slow' ({self.slow})"
             )
         object.__setattr__(self, "_warmup", self.slow + 1)
-
-    @property
-    def params(self) -> dict[str, object]:
-        """Effective params: ``{"fast": int, "slow": int}``."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.init}
-
-    def params_json(self) -> dict[str, object]:
-        """``params`` with Decimals as strings (JSON-friendly; :func:`build_strategy` reads it)."""
-        return {k: str(v) if isinstance(v, Decimal) else v for k, v in self.params.items()}
 
     def warmup_bars(self) -> int:
         """``slow + 1``: the crossover compares the averages of the last two closed bars."""

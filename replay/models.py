@@ -168,7 +168,10 @@ class BacktestCycle(models.Model):
     """One cycle's decisions and its point on the equity curve.
 
     ``intents``/``orders``/``denials`` are lists of small objects (symbol, side, quantity,
-    price, reason); ``drawdown_pct`` is percent below the running equity peak.
+    price, reason); ``drawdown_pct`` is percent below the running equity peak. ``universe``
+    lists the symbols the strategies were asked about; it is empty on a quiet cycle (no
+    resting order, no new fill, no strategy signal), where the engine skipped steps 5-9
+    because they could not produce anything (README "Fast path").
     """
 
     run = models.ForeignKey(BacktestRun, on_delete=models.CASCADE, related_name="cycle_rows")

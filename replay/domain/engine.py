@@ -234,7 +234,6 @@ class _Run:
         self.day_clock = TradingDayClock(ZoneInfo(config.trading_tz))
         self.hasher = hashlib.sha256()
         self.strategies = (config.strategy,)
-        self.placed: set[str] = set()
 
     def cycle(self, seq: int, t: int) -> int:
         """Run cycle ``seq`` (bar open time ``t``); returns the next cycle to run."""
@@ -511,7 +510,6 @@ class _Run:
             self._show_last_price(symbol)
         for order in plan.orders:
             ack = self.venue.submit_order(order, now_ms=now)
-            self.placed.add(order.client_order_id)
             if ack.status is OrderStatus.REJECTED:
                 rejected.append(
                     Denial(

@@ -33,7 +33,7 @@ An entry that exists but is malformed is an error, not a silent fallback.
 
 Validation collects up to 20 :class:`DatasetError` (file relative to the dataset root, 1-based
 line with the header as line 1, column name) and raises :class:`DatasetInvalid`; nothing is
-returned half-loaded.
+returned half-loaded. One file is read and checked by :mod:`replay.domain.dataset_csv`.
 
 Memory: 88 bytes per bar (``array`` columns, no per-bar objects); loading is one pass over
 each file (about 5 microseconds per bar on a slow core, 500,000 bars in ~2.5 s).
@@ -41,75 +41,62 @@ each file (about 5 microseconds per bar on a slow core, 500,000 bars in ~2.5 s).
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from array import array
 from collections import Counter
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from hashlib import sha256
 from itertools import islice, repeat
-from operator import gt, lt, mul, sub, truediv
+from operator import sub, truediv
 from pathlib import Path
 
+from replay.domain.dataset_csv import (
+    CANDLE_COLUMNS,
+    MAX_DECIMALS,
+    MAX_ERRORS,
+    POW10,
+    DatasetError,
+    DatasetInvalid,
+    ErrorLog,
+    Table,
+    TooManyErrors,
+    check_book,
+    check_candles,
+    iso_utc,
+    read_table,
+)
 from trading.domain.market import Bar, BarWindow
 from trading.domain.rules import ExchangeRules, RulesError, default_rules, rules_from_exchangeinfo
 from trading.domain.symbols import Symbol, SymbolError, parse_symbol
 
-MAX_ERRORS = 20
-MAX_DECIMALS = 18
-CANDLE_COLUMNS = ("open", "high", "low", "close", "volume")
+__all__ = [
+    "BOOK_COLUMNS",
+    "CANDLE_COLUMNS",
+    "EXCHANGEINFO",
+    "MAX_DECIMALS",
+    "MAX_ERRORS",
+    "RULES_DEFAULT",
+    "RULES_EXCHANGEINFO",
+    "BookSeries",
+    "CandleSeries",
+    "DatasetError",
+    "DatasetInvalid",
+    "Gap",
+    "ReplayDataset",
+    "iso_utc",
+    "load_dataset",
+]
+
 BOOK_COLUMNS = ("bid", "ask")
 EXCHANGEINFO = "exchangeinfo.json"
 RULES_EXCHANGEINFO = "exchangeinfo"
 RULES_DEFAULT = "default"
 
 _CANDLE_GROUPS = (("open", "high", "low", "close"), ("volume",))
-_POW10 = tuple(10**k for k in range(MAX_DECIMALS + 1))
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MS = timedelta(milliseconds=1)
 
 
 # --- public types ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class DatasetError:
-    """One validation problem: ``path`` relative to the dataset root (``"."`` for the root),
-    ``line`` 1-based (header = 1; ``None`` for a whole-file problem), ``column`` a header name
-    (``None`` when not about one column)."""
-
-    path: str
-    line: int | None
-    column: str | None
-    message: str
-
-    def __str__(self) -> str:
-        where = self.path if self.line is None else f"{self.path}:{self.line}"
-        column = "" if self.column is None else f"column {self.column!r}: "
-        return f"{where}: {column}{self.message}"
-
-
-class DatasetInvalid(Exception):
-    """A dataset that failed validation. ``errors`` holds at most :data:`MAX_ERRORS` items;
-    ``truncated`` says checking stopped there. ``str()`` renders one error per line."""
-
-    def __init__(self, errors: list[DatasetError], *, truncated: bool = False) -> None:
-        self.errors = errors
-        self.truncated = truncated
-        super().__init__(self.render())
-
-    def render(self) -> str:
-        lines = [str(error) for error in self.errors]
-        if self.truncated:
-            lines.append(f"(stopped after {MAX_ERRORS} errors)")
-        return "\n".join(lines)
-
-    def __str__(self) -> str:
-        return self.render()
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,25 +237,15 @@ class ReplayDataset:
         return tuple(self.series)
 
 
-def iso_utc(ts_ms: int) -> str:
-    """Epoch milliseconds as ``2024-01-01T00:00:00Z`` (``.123Z`` when not whole seconds)."""
-    try:
-        moment = _EPOCH + ts_ms * _MS
-    except OverflowError:
-        return str(ts_ms)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{text}.{ts_ms % 1000:03d}Z" if ts_ms % 1000 else f"{text}Z"
-
-
 def load_dataset(path: Path) -> ReplayDataset:
     """Read and validate the dataset directory ``path`` (layout in the module docstring).
 
     Raises :class:`DatasetInvalid` listing up to :data:`MAX_ERRORS` problems.
     """
-    errors = _Errors()
+    errors = ErrorLog()
     try:
         dataset = _load(Path(path).resolve(), errors)
-    except _TooManyErrors:
+    except TooManyErrors:
         raise DatasetInvalid(errors.items, truncated=True) from None
     if errors.items or dataset is None:
         raise DatasetInvalid(errors.items)
@@ -278,45 +255,16 @@ def load_dataset(path: Path) -> ReplayDataset:
 # --- loading -------------------------------------------------------------------------------
 
 
-class _TooManyErrors(Exception):
-    pass
-
-
-class _BadValue(ValueError):
-    pass
-
-
-class _Errors:
-    def __init__(self) -> None:
-        self.items: list[DatasetError] = []
-
-    def add(self, path: str, line: int | None, column: str | None, message: str) -> None:
-        self.items.append(DatasetError(path, line, column, message))
-        if len(self.items) >= MAX_ERRORS:
-            raise _TooManyErrors
-
-
-@dataclass(slots=True)
-class _Table:
-    """A parsed CSV: strictly increasing ``ts``, exact columns sharing one scale per group."""
-
-    rel: str
-    ts: array
-    columns: dict[str, array]
-    scales: dict[str, int]
-    lines: Sequence[int]
-
-
-def _load(root: Path, errors: _Errors) -> ReplayDataset | None:
+def _load(root: Path, errors: ErrorLog) -> ReplayDataset | None:
     candle_files = _pair_files(root, "candles", errors)
     if candle_files is None:
         return None
     digests: dict[str, tuple[int, str]] = {}
-    tables: dict[Symbol, _Table] = {}
+    tables: dict[Symbol, Table] = {}
     for symbol, file in candle_files.items():
-        table = _read_file(root, file, _CANDLE_GROUPS, digests, errors)
+        table = read_table(root, file, _CANDLE_GROUPS, digests, errors)
         if table is not None:
-            _check_candles(table, errors)
+            check_candles(table, errors)
             tables[symbol] = table
     books = _load_books(root, candle_files, digests, errors)
     quote = _quote_asset(candle_files, root, errors)
@@ -340,7 +288,7 @@ def _load(root: Path, errors: _Errors) -> ReplayDataset | None:
     )
 
 
-def _pair_files(root: Path, folder: str, errors: _Errors) -> dict[Symbol, Path] | None:
+def _pair_files(root: Path, folder: str, errors: ErrorLog) -> dict[Symbol, Path] | None:
     """``<folder>/*.csv`` by symbol, sorted; ``None`` (with an error) if candles are missing."""
     if not root.is_dir():
         errors.add(".", None, None, f"dataset directory {root} does not exist")
@@ -366,270 +314,6 @@ def _pair_files(root: Path, folder: str, errors: _Errors) -> dict[Symbol, Path] 
     return dict(sorted(found.items()))
 
 
-def _read_file(
-    root: Path,
-    file: Path,
-    groups: tuple[tuple[str, ...], ...],
-    digests: dict[str, tuple[int, str]],
-    errors: _Errors,
-) -> _Table | None:
-    """Read one CSV whose numeric columns come in ``groups`` sharing one scale each."""
-    rel = file.relative_to(root).as_posix()
-    data = file.read_bytes()
-    digests[rel] = (len(data), sha256(data).hexdigest())
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        errors.add(rel, None, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})")
-        return None
-    del data
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = next(reader, None)
-    if header is None:
-        errors.add(rel, 1, None, "file is empty (expected a header line)")
-        return None
-    numeric = tuple(name for group in groups for name in group)
-    index = _header_index(rel, header, ("ts", *numeric), errors)
-    if index is None:
-        return None
-    table = _read_rows(rel, reader, index, numeric, errors)
-    if table is None or not all([_unify_scales(table, group, errors) for group in groups]):
-        return None
-    return table
-
-
-def _read_rows(
-    rel: str,
-    reader: Iterator[list[str]],
-    index: dict[str, int],
-    numeric: tuple[str, ...],
-    errors: _Errors,
-) -> _Table | None:
-    """Row-by-row parse into exact scaled integers; skips (and reports) rows that fail to
-    parse or are out of order, so the returned columns stay aligned and strictly increasing."""
-    ts_at = index["ts"]
-    fields = tuple((name, index[name]) for name in numeric)
-    ts, lines = array("q"), array("q")
-    cols = [array("q") for _ in numeric]
-    scales = [0] * len(numeric)
-    prev = -(2**64)
-    rows = 0
-    for row in reader:
-        if not row:
-            continue
-        rows += 1
-        line = reader.line_num
-        column = "ts"
-        try:
-            stamp = row[ts_at]
-            t = int(stamp) if stamp.isdecimal() else _parse_ts(stamp)
-            values = []
-            for column, at in fields:  # noqa: B007 - ``column`` names the failing field
-                values.append(_fixed(row[at]))
-        except IndexError:
-            errors.add(rel, line, column, f"missing value (row has {len(row)} fields)")
-            continue
-        except _BadValue as exc:
-            errors.add(rel, line, column, str(exc))
-            continue
-        if t <= prev:
-            errors.add(rel, line, "ts", _order_message(t, prev))
-            continue
-        try:
-            ts.append(t)
-        except OverflowError:
-            errors.add(rel, line, "ts", f"{stamp!r} is out of range (64-bit limit)")
-            continue
-        overflow = _append_scaled(values, cols, scales)
-        if overflow is not None:
-            for col in (ts, *cols):
-                del col[len(lines) :]
-            errors.add(rel, line, numeric[overflow[0]], overflow[1])
-            continue
-        lines.append(line)
-        prev = t
-    if rows == 0:
-        errors.add(rel, 2, None, "no data rows after the header")
-        return None
-    columns = dict(zip(numeric, cols, strict=True))
-    return _Table(rel, ts, columns, dict(zip(numeric, scales, strict=True)), lines)
-
-
-def _append_scaled(
-    values: list[tuple[int, int]], cols: list[array], scales: list[int]
-) -> tuple[int, str] | None:
-    """Append one row's ``(mantissa, decimals)`` per column at the column's running scale,
-    first raising that scale (and rescaling earlier values) for a value with more decimals.
-    Returns ``(column index, message)`` for the first value that overflows 64 bits."""
-    for k, (mantissa, decimals) in enumerate(values):
-        scale = scales[k]
-        if decimals > scale:
-            try:
-                cols[k] = array("q", map(mul, cols[k], repeat(_POW10[decimals - scale])))
-            except OverflowError:
-                value = _fmt(mantissa, decimals)
-                return (
-                    k,
-                    f"{value} has {decimals} decimals, at which earlier values no longer fit 64 bits",
-                )
-            scales[k] = scale = decimals
-        try:
-            cols[k].append(mantissa * _POW10[scale - decimals])
-        except OverflowError:
-            value = _fmt(mantissa, decimals)
-            return k, f"{value} has too many significant digits (64-bit limit at {scale} decimals)"
-    return None
-
-
-def _header_index(
-    rel: str, header: list[str], required: tuple[str, ...], errors: _Errors
-) -> dict[str, int] | None:
-    index: dict[str, int] = {}
-    for at, name in enumerate(header):
-        index.setdefault(name.strip().lower(), at)
-    missing = [name for name in required if name not in index]
-    for name in missing:
-        errors.add(rel, 1, name, f"missing required column (header: {','.join(header)})")
-    return None if missing else index
-
-
-def _fixed(text: str) -> tuple[int, int]:
-    """``"353137.00000000"`` -> ``(353137, 0)``; ``"0.48821"`` -> ``(48821, 5)``."""
-    head, _, frac = text.partition(".")
-    frac = frac.rstrip("0")
-    digits = head + frac
-    if digits.isdecimal() and len(frac) <= MAX_DECIMALS:
-        return int(digits), len(frac)
-    return _fixed_slow(text)
-
-
-def _fixed_slow(text: str) -> tuple[int, int]:
-    cleaned = text.strip()
-    if not cleaned:
-        raise _BadValue("empty value")
-    try:
-        if "_" in cleaned:
-            raise InvalidOperation
-        number = Decimal(cleaned)
-    except InvalidOperation:
-        raise _BadValue(f"{text!r} is not a number") from None
-    if not number.is_finite():
-        raise _BadValue(f"{text!r} is not a finite number")
-    sign, digits, exponent = number.as_tuple()
-    if exponent > MAX_DECIMALS + 1:
-        raise _BadValue(f"{text!r} is too large")
-    mantissa = int("".join(map(str, digits))) * 10 ** max(exponent, 0)
-    decimals = max(-exponent, 0)
-    while decimals and mantissa % 10 == 0:
-        mantissa //= 10
-        decimals -= 1
-    if decimals > MAX_DECIMALS:
-        raise _BadValue(f"{text!r} has more than {MAX_DECIMALS} decimals")
-    return (-mantissa if sign else mantissa), decimals
-
-
-def _parse_ts(text: str) -> int:
-    cleaned = text.strip()
-    if cleaned.isdecimal():
-        return int(cleaned)
-    try:
-        moment = datetime.fromisoformat(cleaned)
-    except ValueError:
-        raise _BadValue(f"{text!r} is neither epoch milliseconds nor ISO-8601") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return (moment - _EPOCH) // _MS
-
-
-def _order_message(t: int, prev: int) -> str:
-    if t == prev:
-        return f"duplicate ts {iso_utc(t)} (same as the previous row)"
-    return f"ts {iso_utc(t)} is before the previous row's {iso_utc(prev)} (rows must be sorted)"
-
-
-def _unify_scales(table: _Table, group: tuple[str, ...], errors: _Errors) -> bool:
-    """Bring the columns of ``group`` to their common (largest) scale; ``False`` (with an
-    error naming the first value that no longer fits 64 bits) when that overflows."""
-    scale = max(table.scales[name] for name in group)
-    for name in group:
-        own = table.scales[name]
-        factor = _POW10[scale - own]
-        try:
-            table.columns[name] = array("q", map(mul, table.columns[name], repeat(factor)))
-        except OverflowError:
-            at = next(i for i, v in enumerate(table.columns[name]) if abs(v * factor) >= 2**63)
-            value = _fmt(table.columns[name][at], own)
-            message = f"{value} does not fit a 64-bit integer at {scale} decimals"
-            errors.add(table.rel, table.lines[at], name, message)
-            return False
-        table.scales[name] = scale
-    return True
-
-
-def _fmt(value: int, scale: int) -> str:
-    return format(Decimal(value).scaleb(-scale).normalize(), "f")
-
-
-# --- checks --------------------------------------------------------------------------------
-
-
-def _check_candles(table: _Table, errors: _Errors) -> None:
-    """Prices > 0, low <= open/close <= high, volume >= 0; a fast C-level scan first, and a
-    row-by-row pass only when it finds something."""
-    o, h, lo, c, v = (table.columns[name] for name in CANDLE_COLUMNS)
-    if not len(o):
-        return
-    suspect = (
-        min(lo) <= 0
-        or min(v) < 0
-        or any(map(lt, h, lo))
-        or any(map(lt, o, lo))
-        or any(map(gt, o, h))
-        or any(map(lt, c, lo))
-        or any(map(gt, c, h))
-    )
-    if not suspect:
-        return
-    scale, vscale = table.scales["open"], table.scales["volume"]
-    for i in range(len(o)):
-        row = {"open": o[i], "high": h[i], "low": lo[i], "close": c[i]}
-        for column, message in _candle_problems(row, v[i], scale, vscale):
-            errors.add(table.rel, table.lines[i], column, message)
-
-
-def _candle_problems(
-    row: dict[str, int], volume: int, scale: int, vscale: int
-) -> list[tuple[str, str]]:
-    problems = [(n, f"{n} {_fmt(x, scale)} is not positive") for n, x in row.items() if x <= 0]
-    low, high = row["low"], row["high"]
-    if high < low:
-        problems.append(("high", f"high {_fmt(high, scale)} is below low {_fmt(low, scale)}"))
-    else:
-        for name in ("open", "close"):
-            if not low <= row[name] <= high:
-                span = f"[low {_fmt(low, scale)}, high {_fmt(high, scale)}]"
-                problems.append((name, f"{name} {_fmt(row[name], scale)} is outside {span}"))
-    if volume < 0:
-        problems.append(("volume", f"volume {_fmt(volume, vscale)} is negative"))
-    return problems
-
-
-def _check_book(table: _Table, errors: _Errors) -> None:
-    bid, ask = table.columns["bid"], table.columns["ask"]
-    if not len(bid) or (min(bid) > 0 and min(ask) > 0 and not any(map(gt, bid, ask))):
-        return
-    scale = table.scales["bid"]
-    for i in range(len(bid)):
-        for name, value in (("bid", bid[i]), ("ask", ask[i])):
-            if value <= 0:
-                errors.add(
-                    table.rel, table.lines[i], name, f"{name} {_fmt(value, scale)} is not positive"
-                )
-        if bid[i] > ask[i]:
-            message = f"bid {_fmt(bid[i], scale)} is above ask {_fmt(ask[i], scale)} (crossed book)"
-            errors.add(table.rel, table.lines[i], "bid", message)
-
-
 def _file_interval(ts: array) -> int | None:
     """Most common difference between consecutive open times (ties: the smallest)."""
     if len(ts) < 2:
@@ -638,7 +322,7 @@ def _file_interval(ts: array) -> int | None:
     return min(counts, key=lambda d: (-counts[d], d))
 
 
-def _dataset_interval(tables: dict[Symbol, _Table], errors: _Errors) -> int | None:
+def _dataset_interval(tables: dict[Symbol, Table], errors: ErrorLog) -> int | None:
     """The interval most files have (ties: the first file's); other files are errors."""
     intervals = {s: _file_interval(t.ts) for s, t in tables.items()}
     votes = Counter(i for i in intervals.values() if i is not None)
@@ -658,7 +342,7 @@ def _dataset_interval(tables: dict[Symbol, _Table], errors: _Errors) -> int | No
     return interval
 
 
-def _gaps(table: _Table, interval: int, errors: _Errors) -> tuple[Gap, ...]:
+def _gaps(table: Table, interval: int, errors: ErrorLog) -> tuple[Gap, ...]:
     ts = table.ts
     diffs = map(sub, islice(ts, 1, None), ts)
     gaps = []
@@ -677,12 +361,12 @@ def _gaps(table: _Table, interval: int, errors: _Errors) -> tuple[Gap, ...]:
 
 
 def _candle_series(
-    symbol: Symbol, table: _Table, interval: int | None, errors: _Errors
+    symbol: Symbol, table: Table, interval: int | None, errors: ErrorLog
 ) -> CandleSeries:
     own = _file_interval(table.ts)
     gaps = _gaps(table, interval, errors) if interval and own in (None, interval) else ()
     cols, scale, vscale = table.columns, table.scales["open"], table.scales["volume"]
-    price_div, volume_div = repeat(_POW10[scale]), repeat(_POW10[vscale])
+    price_div, volume_div = repeat(POW10[scale]), repeat(POW10[vscale])
     floats = {
         n: array("d", map(truediv, cols[n], price_div)) for n in ("open", "high", "low", "close")
     }
@@ -707,24 +391,24 @@ def _candle_series(
 
 
 def _load_books(
-    root: Path, candles: dict[Symbol, Path], digests: dict[str, tuple[int, str]], errors: _Errors
+    root: Path, candles: dict[Symbol, Path], digests: dict[str, tuple[int, str]], errors: ErrorLog
 ) -> dict[Symbol, BookSeries]:
     books: dict[Symbol, BookSeries] = {}
     for symbol, file in (_pair_files(root, "book", errors) or {}).items():
         if symbol not in candles:
             errors.add(f"book/{file.name}", None, None, f"no candles/{file.name} for this book")
             continue
-        table = _read_file(root, file, (BOOK_COLUMNS,), digests, errors)
+        table = read_table(root, file, (BOOK_COLUMNS,), digests, errors)
         if table is None:
             continue
-        _check_book(table, errors)
+        check_book(table, errors)
         books[symbol] = BookSeries(
             symbol, table.ts, table.columns["bid"], table.columns["ask"], table.scales["bid"]
         )
     return books
 
 
-def _quote_asset(candles: dict[Symbol, Path], root: Path, errors: _Errors) -> str | None:
+def _quote_asset(candles: dict[Symbol, Path], root: Path, errors: ErrorLog) -> str | None:
     votes = Counter(symbol.quote for symbol in candles)
     if not votes:
         return None
@@ -740,7 +424,7 @@ def _rules(
     root: Path,
     series: dict[Symbol, CandleSeries],
     digests: dict[str, tuple[int, str]],
-    errors: _Errors,
+    errors: ErrorLog,
 ) -> tuple[dict[Symbol, ExchangeRules], dict[Symbol, str]]:
     book_rules, skipped = _exchangeinfo(root, digests, errors)
     rules: dict[Symbol, ExchangeRules] = {}
@@ -759,7 +443,7 @@ def _rules(
 
 
 def _exchangeinfo(
-    root: Path, digests: dict[str, tuple[int, str]], errors: _Errors
+    root: Path, digests: dict[str, tuple[int, str]], errors: ErrorLog
 ) -> tuple[dict[Symbol, ExchangeRules], dict[str, str]]:
     file = root / EXCHANGEINFO
     if not file.is_file():

@@ -130,20 +130,8 @@ def portfolio_exposure(portfolio: Portfolio, marks: Mapping[Symbol, Decimal]) ->
 
 def portfolio_equity(portfolio: Portfolio, marks: Mapping[Symbol, Decimal]) -> Decimal:
     """Equity in quote: ``cash + sum(qty * mark)``. Raises :class:`MissingMarkError` like
-    :func:`portfolio_exposure`.
-
-    Called once per backtest cycle, so it sums in place instead of building the held list;
-    the order of additions is the same as :func:`portfolio_exposure`'s (exactly equal result).
-    """
-    exposure = ZERO
-    for symbol, position in portfolio.positions.items():
-        if position.quantity == 0:
-            continue
-        mark = marks.get(symbol)
-        if mark is None:
-            raise MissingMarkError(symbol)
-        exposure += position.quantity * mark
-    return portfolio.cash + exposure
+    :func:`portfolio_exposure`."""
+    return portfolio.cash + portfolio_exposure(portfolio, marks)
 
 
 def portfolio_equity_series(

@@ -12,9 +12,18 @@ runs at ``now = t + interval`` (the moment bar ``t`` has closed):
 10. execution: cancels, then submits, on the simulated venue (rejects become denials);
 11. record: a compact per-cycle record, the running drawdown and the fingerprint.
 
+Quiet cycles (fast path, ``BacktestConfig.fast_path``): a cycle with no resting order and no
+strategy signal (each strategy's conservative mask,
+``trading.domain.strategies.signals``) and at most fills of orders that just completed, cannot
+produce an order. For runs of such cycles the engine applies the fills and marks the ledger
+(step 3), decides the risk mode (step 4) and records equity and drawdown with folds that equal
+the planner's own functions step by step, and skips steps 5-9; a flat book repeats one record
+until the next signal or risk clock. ``tests/replay/test_engine_fast_path.py`` shows runs
+with and without it are identical.
+
 There is no ORM, file or network access inside the loop; lookups are O(1) per step (each
-symbol keeps a cursor into its columns), so doubling the bars doubles the time. Results are
-written in bulk by ``replay.services`` after the run.
+symbol keeps a cursor into its columns), so the cost grows linearly with the bars (and with
+the number of decisions). Results are written in bulk by ``replay.services`` after the run.
 """
 
 from __future__ import annotations

@@ -8,7 +8,10 @@ stops start-up with a message that says which variable to fix.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from decimal import Decimal, InvalidOperation
+from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -95,3 +98,28 @@ class StrictEnv:
                 f"{name}={value!r} is not a database URL (use sqlite:///path or postgres://...)"
             )
         return config
+
+    def url(self, name: str, default: str, *, schemes: tuple[str, ...]) -> str:
+        """An absolute URL with one of ``schemes``; a trailing ``/`` is dropped."""
+        value = self.str(name, default)
+        parts = urlsplit(value)
+        if parts.scheme not in schemes or not parts.netloc:
+            raise ImproperlyConfigured(
+                f"{name}={value!r} is not a URL starting with {' or '.join(s + '://' for s in schemes)}"
+            )
+        return value.rstrip("/")
+
+    def base64_secret(self, name: str) -> str:
+        """A secret that must be standard base64 when set; the value never appears in errors."""
+        value = self.str(name, "")
+        if value:
+            try:
+                decoded = base64.b64decode(value, validate=True)
+            except (binascii.Error, ValueError):
+                decoded = b""
+            if not decoded:
+                raise ImproperlyConfigured(
+                    f"{name} is not valid base64 (BTCTurk secrets are base64 strings; "
+                    "check for a truncated or mistyped value)"
+                )
+        return value

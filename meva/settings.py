@@ -106,7 +106,16 @@ KILL_SWITCH = env.bool("KILL_SWITCH", True)
 LIVE_TRADING = env.bool("LIVE_TRADING", False)
 LIVE_TRADING_ACK = env.str("LIVE_TRADING_ACK", "")
 BTCTURK_API_KEY = env.str("BTCTURK_API_KEY", "")
-BTCTURK_API_SECRET = env.str("BTCTURK_API_SECRET", "")
+BTCTURK_API_SECRET = env.base64_secret("BTCTURK_API_SECRET")
+
+# --- BTCTurk endpoints (reference/btcturk_api.md section 1); point all three at the sandbox
+# exchange (``manage.py sandbox_exchange``) for offline paper trading and demos ------------
+BTCTURK_BASE_URL = env.url("BTCTURK_BASE_URL", "https://api.btcturk.com", schemes=("https", "http"))
+BTCTURK_GRAPH_URL = env.url(
+    "BTCTURK_GRAPH_URL", "https://graph-api.btcturk.com", schemes=("https", "http")
+)
+BTCTURK_WS_URL = env.url("BTCTURK_WS_URL", "wss://ws-feed-pro.btcturk.com", schemes=("wss", "ws"))
+BTCTURK_TIMEOUT_SECONDS = env.decimal("BTCTURK_TIMEOUT_SECONDS", "10", minimum=Decimal("0.1"))
 
 # --- risk limits (quote currency or fractions of equity); read by trading.services.risk ---
 RISK_CASH_RESERVE_PCT = env.decimal("RISK_CASH_RESERVE_PCT", "0.05", maximum=Decimal(1))

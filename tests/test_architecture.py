@@ -28,6 +28,8 @@ SIDE_EFFECT_CALLERS_ALLOWED = (
     "trading/domain/venue.py",  # the simulated venue's own matching loop
     "trading/services/execution*.py",  # live and paper execution, behind the safety gate
     "replay/domain/engine.py",  # the backtest engine drives the simulated venue
+    "trading/exchange/simulated.py",  # the ExchangeClient adapter around the simulated venue
+    "trading/exchange/sandbox/*",  # the sandbox exchange serves orders from the simulated venue
 )
 
 

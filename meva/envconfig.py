@@ -123,3 +123,14 @@ class StrictEnv:
                     "check for a truncated or mistyped value)"
                 )
         return value
+
+    def csv(self, name: str, default: str, *, choices: tuple[str, ...] | None = None) -> list[str]:
+        """A comma-separated list (blanks dropped); with ``choices`` every item must be one."""
+        items = [item.strip() for item in self.str(name, default).split(",") if item.strip()]
+        if choices is not None:
+            bad = [item for item in items if item not in choices]
+            if bad:
+                raise ImproperlyConfigured(
+                    f"{name}: {', '.join(map(repr, bad))} not among {', '.join(choices)}"
+                )
+        return items

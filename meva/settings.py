@@ -12,8 +12,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 from meva.envconfig import StrictEnv
+from trading.domain.symbols import SymbolError, parse_symbol
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 ENV_FILE = BASE_DIR / ".env"
@@ -107,6 +109,18 @@ LIVE_TRADING = env.bool("LIVE_TRADING", False)
 LIVE_TRADING_ACK = env.str("LIVE_TRADING_ACK", "")
 BTCTURK_API_KEY = env.str("BTCTURK_API_KEY", "")
 BTCTURK_API_SECRET = env.base64_secret("BTCTURK_API_SECRET")
+# The key's permissions as shown on BTCTurk's API Access page; BTCTurk has no endpoint that
+# reports them. "withdraw" here blocks live trading; empty = unknown (doctor warns).
+BTCTURK_API_PERMISSIONS = env.csv(
+    "BTCTURK_API_PERMISSIONS", "", choices=("funds", "trade", "account", "websocket", "withdraw")
+)
+# Symbols the live and paper cycles trade (BASE_QUOTE); doctor checks their exchange rules.
+TRADING_SYMBOLS = env.csv("TRADING_SYMBOLS", "BTC_TRY,ETH_TRY,USDT_TRY,AVAX_TRY")
+for _symbol in TRADING_SYMBOLS:
+    try:
+        parse_symbol(_symbol)
+    except SymbolError as _exc:
+        raise ImproperlyConfigured(f"TRADING_SYMBOLS: {_exc}") from None
 
 # --- BTCTurk endpoints (reference/btcturk_api.md section 1); point all three at the sandbox
 # exchange (``manage.py sandbox_exchange``) for offline paper trading and demos ------------

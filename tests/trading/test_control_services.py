@@ -139,6 +139,22 @@ def test_a_withdraw_capable_key_is_refused(live_environment: Settings, operator:
     assert gate_state(key_can_withdraw=True).reasons == (GateReason.WITHDRAW_PERMISSION,)
 
 
+@pytest.mark.parametrize(
+    ("permissions", "allowed"),
+    [(["funds", "trade", "withdraw"], False), (["funds", "trade"], True), ([], True)],
+)
+def test_the_gate_reads_the_keys_permissions_from_the_setting(
+    live_environment: Settings, operator: User, permissions: list[str], allowed: bool
+) -> None:
+    live_environment.BTCTURK_API_PERMISSIONS = permissions
+    control_arm(user=operator, reason="go")
+
+    decision = gate_state()
+
+    assert decision.allowed is allowed
+    assert (GateReason.WITHDRAW_PERMISSION in decision.reasons) is not allowed
+
+
 def test_a_transition_changes_exactly_one_row_and_refuses_a_stale_old_status() -> None:
     order = order_create(client_order_id="mv-BTCTRY-b-1-bbbbbbbbbbbb")
     other = order_create(client_order_id="mv-BTCTRY-b-1-cccccccccccc")

@@ -18,9 +18,12 @@ def gate_inputs_collect(*, key_can_withdraw: bool | None = None) -> GateInputs:
 
     Settings: ``DRY_RUN``, ``KILL_SWITCH``, ``LIVE_TRADING``, ``LIVE_TRADING_ACK``,
     ``BTCTURK_API_KEY``/``BTCTURK_API_SECRET`` (both non-empty = credentials present).
-    ``key_can_withdraw`` is what the caller knows about the key's permissions (``None`` =
-    unknown). A missing control row reads as not armed, kill switch off; nothing is written.
+    ``key_can_withdraw`` is what the caller knows about the key's permissions; when ``None``
+    it comes from ``BTCTURK_API_PERMISSIONS`` (``"withdraw"`` listed = True, other permissions
+    listed = False, empty = ``None``, unknown). A missing control row reads as not armed, kill switch off; nothing is written.
     """
+    if key_can_withdraw is None and settings.BTCTURK_API_PERMISSIONS:
+        key_can_withdraw = "withdraw" in settings.BTCTURK_API_PERMISSIONS
     control = TradingControl.objects.filter(pk=TradingControl.SINGLETON_PK).first()
     return GateInputs(
         dry_run=settings.DRY_RUN,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import ROUND_DOWN, ROUND_UP, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from math import gcd
 
 from trading.domain.orders import OrderType, Side
@@ -69,6 +69,8 @@ class RuleViolation:
 
 
 DEFAULT_QUANTITY_SCALE = 8
+# Prices, ticks and notionals beyond 1e+-30 are corrupt input, not market data.
+MAX_EXPONENT = 30
 DEFAULT_MIN_NOTIONAL = Decimal("10")
 
 
@@ -264,14 +266,16 @@ def _optional_decimal(source: Mapping, name: str, *, positive: bool) -> Decimal 
     value = source.get(name)
     if value is None or value == "":
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
         raise RulesError(f"{name}: {value!r} is not a number")
     try:
         number = Decimal(str(value))
-    except InvalidOperation:
-        raise RulesError(f"{name}: {value!r} is not a number") from None
+    except (ArithmeticError, ValueError):  # InvalidOperation, or an int too long for str()
+        raise RulesError(f"{name}: not a number") from None
     if not number.is_finite() or number < 0 or (positive and number == 0):
         raise RulesError(f"{name}: {value!r} out of range")
+    if number and not -MAX_EXPONENT <= number.adjusted() <= MAX_EXPONENT:
+        raise RulesError(f"{name}: {value!r} out of range (magnitude 1e+-{MAX_EXPONENT})")
     return number
 
 

@@ -18,11 +18,12 @@ Semantics (both implementations):
   and the bucket refills from there at its normal rate (no burst right after a block). A
   shorter penalty never shortens a longer one already in force.
 
-Caveat: a token bucket admits up to ``2 * count`` requests in one ``period_s`` window (a full
-bucket plus a period of refill), while BTCTurk counts ``count`` per window from the first
-request. Rules with a short companion limit (``order_write``: 10/s) are held to that; others
-can reach the server limit under sustained load, and the 429 that follows is absorbed by
-:meth:`penalize`.
+Windows: a bucket of capacity ``c`` refilling at ``r`` per second admits up to
+``c + r * period_s`` requests in one window, while BTCTurk counts ``count`` per window from
+the first request and then blocks the key. So the deployment's buckets are not the documented
+limits themselves but :data:`WINDOW_SAFE_LIMITS` (:func:`window_safe`): a burst of a quarter
+of ``count`` and a refill of the other three quarters per period, which never admits more
+than ``count`` in any window (tested) and sustains 75 % of the documented rate.
 
 ``identity`` names whose budget is spent: ``"public"`` for unsigned calls, else
 :func:`rate_limit_identity` of the API key. It appears in Redis keys and error messages, so it
@@ -111,6 +112,32 @@ def _penalized_level(level: float, seconds: float, limit: RateLimit) -> float:
     return min(level, 1 - seconds * limit.count / limit.period_s)
 
 
+def window_safe(limits: Mapping[str, Sequence[RateLimit]]) -> dict[str, tuple[RateLimit, ...]]:
+    """Bucket limits that never admit more than a documented ``count`` per ``period_s`` window.
+
+    Each documented ``RateLimit(count, period)`` becomes a bucket of capacity
+    ``c = max(1, count // 4)`` that refills fully in ``c * period / (count - c)`` seconds, so
+    burst plus one period of refill is exactly ``count``. A limit of ``count == 1`` stays as
+    it is (one request per period).
+    """
+    safe = {}
+    for rule, rule_limits in limits.items():
+        buckets = []
+        for limit in rule_limits:
+            capacity = max(1, limit.count // 4)
+            if capacity >= limit.count:
+                buckets.append(limit)
+                continue
+            buckets.append(
+                RateLimit(capacity, capacity * limit.period_s / (limit.count - capacity))
+            )
+        safe[rule] = tuple(buckets)
+    return safe
+
+
+WINDOW_SAFE_LIMITS = window_safe(RATE_LIMITS)
+
+
 def _checked_limits(
     limits: Mapping[str, Sequence[RateLimit]],
 ) -> dict[str, tuple[RateLimit, ...]]:
@@ -193,7 +220,7 @@ class _BucketLimiter:
 class InProcessRateLimiter(_BucketLimiter):
     """Token buckets in this process's memory; thread-safe.
 
-    ``limits`` maps rule -> limits (default :data:`RATE_LIMITS`); ``max_wait_s`` is the longest
+    ``limits`` maps rule -> bucket limits (default :data:`WINDOW_SAFE_LIMITS`); ``max_wait_s`` is the longest
     :meth:`acquire` sleeps in total before raising ``RateLimited``; ``clock`` returns seconds
     (monotonic) and ``sleep`` waits seconds, both injectable for tests. Raises ``ValueError``
     for a limit with ``count < 1`` or ``period_s <= 0``, or a negative ``max_wait_s``.
@@ -202,7 +229,7 @@ class InProcessRateLimiter(_BucketLimiter):
     def __init__(
         self,
         *,
-        limits: Mapping[str, Sequence[RateLimit]] = RATE_LIMITS,
+        limits: Mapping[str, Sequence[RateLimit]] = WINDOW_SAFE_LIMITS,
         max_wait_s: float = DEFAULT_MAX_WAIT_S,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
@@ -321,7 +348,7 @@ class RedisRateLimiter(_BucketLimiter):
         self,
         client: redis.Redis,
         *,
-        limits: Mapping[str, Sequence[RateLimit]] = RATE_LIMITS,
+        limits: Mapping[str, Sequence[RateLimit]] = WINDOW_SAFE_LIMITS,
         max_wait_s: float = DEFAULT_MAX_WAIT_S,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -385,7 +412,7 @@ def _redis_client(url: str) -> redis.Redis:
 
 
 def rate_limiter_from_settings(*, max_wait_s: float = DEFAULT_MAX_WAIT_S) -> RateLimiter:
-    """The limiter of this deployment over :data:`RATE_LIMITS`, waiting at most ``max_wait_s``.
+    """The limiter of this deployment over :data:`WINDOW_SAFE_LIMITS`, waiting at most ``max_wait_s``.
 
     With ``settings.REDIS_URL`` set: a :class:`RedisRateLimiter` (budget shared by every
     process). Without: a view of one :class:`InProcessRateLimiter` per process, so every

@@ -24,11 +24,13 @@ from trading.exchange.btcturk.urls import RATE_LIMITS, RateLimit
 from trading.exchange.errors import ErrorKind, RateLimited, RetryableError
 from trading.exchange.ratelimit import (
     MAX_PENALTY_S,
+    WINDOW_SAFE_LIMITS,
     InProcessRateLimiter,
     RateLimiter,
     RedisRateLimiter,
     rate_limit_identity,
     rate_limiter_from_settings,
+    window_safe,
 )
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -283,7 +285,7 @@ def test_with_a_fake_clock_each_request_after_the_burst_waits_exactly_one_refill
 
 def test_order_write_holds_both_its_per_second_and_per_minute_limits() -> None:
     clock = FakeClock()
-    limiter = InProcessRateLimiter(max_wait_s=1, clock=clock, sleep=clock.sleep)
+    limiter = InProcessRateLimiter(limits=RATE_LIMITS, max_wait_s=1, clock=clock, sleep=clock.sleep)
 
     for _ in range(600):
         limiter.acquire("order_write", identity="public")
@@ -415,7 +417,7 @@ def test_limiters_from_settings_share_one_budget(
     first = rate_limiter_from_settings(max_wait_s=0)
     second = rate_limiter_from_settings(max_wait_s=0)
     expected = RedisRateLimiter if backend == "redis" else InProcessRateLimiter
-    for _ in range(RATE_LIMITS["balances"][0].count):
+    for _ in range(WINDOW_SAFE_LIMITS["balances"][0].count):
         first.acquire("balances", identity=identity)
 
     with pytest.raises(RateLimited):
@@ -434,3 +436,37 @@ def test_an_identity_is_a_stable_hash_that_never_contains_the_key() -> None:
     assert identity != rate_limit_identity(key + "x")
     with pytest.raises(ValueError):
         rate_limit_identity("")
+
+
+@pytest.mark.parametrize("rule", sorted(RATE_LIMITS))
+def test_the_default_buckets_never_admit_more_than_the_documented_count_in_any_window(
+    rule: str,
+) -> None:
+    clock = FakeClock()
+    limiter = InProcessRateLimiter(
+        limits=WINDOW_SAFE_LIMITS, clock=clock, sleep=clock.sleep, max_wait_s=10_000
+    )
+    longest = max(limit.period_s for limit in RATE_LIMITS[rule])
+    admitted: list[float] = []
+    start_time = clock()
+    while clock() < start_time + 3 * longest:  # a greedy caller, as fast as it is let
+        limiter.acquire(rule, identity="public")
+        admitted.append(clock())
+
+    for limit in RATE_LIMITS[rule]:
+        # the busiest window of each documented period, starting at any admitted request
+        start = 0
+        for end, moment in enumerate(admitted):
+            while admitted[start] <= moment - limit.period_s:
+                start += 1
+            assert end - start + 1 <= limit.count, (rule, limit, moment)
+    sustained = len(admitted) / (3 * longest)
+    tightest = min(limit.count / limit.period_s for limit in RATE_LIMITS[rule])
+    assert sustained >= 0.7 * tightest
+
+
+def test_window_safe_keeps_burst_plus_one_period_of_refill_at_the_count() -> None:
+    (bucket,) = window_safe({"r": (RateLimit(120, 60),)})["r"]
+
+    assert bucket.count == 30
+    assert bucket.count + 60 * bucket.count / bucket.period_s == 120

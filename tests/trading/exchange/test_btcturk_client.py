@@ -748,6 +748,9 @@ def test_it_reports_a_post_timeout_as_uncertain_and_sends_once() -> None:
     assert caught.value.client_order_id == "mv-timeout-1"
     assert len(exchange.requests) == 1
     assert sleeps == []
+    # the httpx error (which holds the signed request) is not chained onto ours
+    assert caught.value.__cause__ is None
+    assert caught.value.__suppress_context__ is True
     assert limiter.calls == [("acquire", "order_write", IDENTITY)]
 
 

@@ -458,18 +458,20 @@ class BtcturkClient:
                 **kwargs,
             )
 
+        # Transport errors are raised ``from None``: an httpx exception holds the request and
+        # its signed headers, which must not reach an error tracker through ``__cause__``.
         try:
             response = self._http.send(request)
         except httpx.ConnectError as exc:
             # Not sent, so safe to repeat; still not repeated here: writes go once (DESIGN 5).
             raise RetryableError(
-                "connection failed before the request was sent (not retried)",
+                f"connection failed before the request was sent ({exc}; not retried)",
                 endpoint=endpoint.label,
-            ) from exc
-        except httpx.UnsupportedProtocol as exc:
-            raise _bad_url(endpoint) from exc
+            ) from None
+        except httpx.UnsupportedProtocol:
+            raise _bad_url(endpoint) from None
         except httpx.HTTPError as exc:
-            raise uncertain(f"{type(exc).__name__} after the request may have been sent") from exc
+            raise uncertain(f"{type(exc).__name__} after the request may have been sent") from None
         status = response.status_code
         try:
             return self._read(response, endpoint, identity)
@@ -529,10 +531,10 @@ class BtcturkClient:
     def _send_read(self, request: httpx.Request, endpoint: urls.Endpoint) -> httpx.Response:
         try:
             return self._http.send(request)
-        except httpx.UnsupportedProtocol as exc:
-            raise _bad_url(endpoint) from exc
+        except httpx.UnsupportedProtocol:
+            raise _bad_url(endpoint) from None  # from None: the request holds signed headers
         except httpx.HTTPError as exc:
-            raise RetryableError(f"{type(exc).__name__}", endpoint=endpoint.label) from exc
+            raise RetryableError(f"{type(exc).__name__}: {exc}", endpoint=endpoint.label) from None
 
     def _read(self, response: httpx.Response, endpoint: urls.Endpoint, identity: str) -> object:
         """Decoded body of a 2xx with an error-free envelope; else the classified error."""

@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 ADDR ?= 127.0.0.1:8000
 
 .DEFAULT_GOAL := run
-.PHONY: run test lint admin bench clean distclean
+.PHONY: run test lint admin bench bench-exchange sandbox clean distclean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,18 @@ admin: $(VENV)/.installed
 
 bench: $(VENV)/.installed-dev
 	$(PY) bench/backtest_throughput.py $(BENCH_ARGS)
+
+# Exchange adapter: sandbox requests/s over loopback, then the REST client's own overhead.
+bench-exchange: $(VENV)/.installed-dev
+	$(PY) bench/sandbox_throughput.py
+	$(PY) bench/client_overhead.py
+
+# A BTCTurk-compatible exchange on http://127.0.0.1:8765 replaying the bundled TRY sample
+# (one 1-minute bar per second); it prints the BTCTURK_* variables to export.
+SANDBOX_ARGS ?= --speed 60
+sandbox: $(VENV)/.installed
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py sandbox_exchange --dataset data/sample/try-1m $(SANDBOX_ARGS)
 
 clean:
 	rm -rf var/ staticfiles/ bench/out/ .pytest_cache/ .ruff_cache/ .hypothesis/

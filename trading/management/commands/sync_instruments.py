@@ -8,7 +8,12 @@ from django.core.management.base import BaseCommand, CommandError
 
 from trading.exchange.btcturk.client import btcturk_client_from_settings
 from trading.exchange.errors import ExchangeError
-from trading.services.instruments import InstrumentSyncResult, instrument_values, instruments_sync
+from trading.services.instruments import (
+    InstrumentChange,
+    InstrumentSyncResult,
+    instrument_values,
+    instruments_sync,
+)
 
 
 class Command(BaseCommand):
@@ -33,10 +38,7 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(_as_json(result), indent=2))
             return
         for change in result.changes:
-            fields = ", ".join(
-                f"{name} {old or '-'} -> {new}" for name, (old, new) in change.fields.items()
-            )
-            self.stdout.write(f"{change.action:<8} {change.symbol}: {fields}")
+            self.stdout.write(f"{change.action:<8} {change.symbol}: {_describe(change)}")
         for label, reason in sorted(result.skipped.items()):
             self.stdout.write(f"skipped  {label}: {reason}")
         self.stdout.write(
@@ -44,6 +46,14 @@ class Command(BaseCommand):
             f"updated, {result.count('delisted')} delisted, {result.unchanged} unchanged, "
             f"{len(result.skipped)} skipped"
         )
+
+
+def _describe(change: InstrumentChange) -> str:
+    if change.action == "created":
+        return ", ".join(f"{name}={new or '-'}" for name, (_, new) in change.fields.items())
+    return ", ".join(
+        f"{name} {old or '-'} -> {new or '-'}" for name, (old, new) in change.fields.items()
+    )
 
 
 def _as_json(result: InstrumentSyncResult) -> dict[str, object]:

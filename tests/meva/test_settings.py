@@ -76,6 +76,29 @@ def test_a_malformed_setting_stops_start_up_with_a_message_naming_it(
     assert re.search(rf"\b{variable}=", result.stderr), result.stderr[-2000:]
 
 
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("BTCTURK_API_SECRET", "not base64 at all!"),
+        ("BTCTURK_BASE_URL", "api.btcturk.com"),
+        ("BTCTURK_WS_URL", "https://ws-feed-pro.btcturk.com"),
+        ("BTCTURK_TIMEOUT_SECONDS", "0"),
+        ("BTCTURK_API_PERMISSIONS", "trade,everything"),
+        ("TRADING_SYMBOLS", "BTC_TRY,NOTAPAIR"),
+    ],
+)
+def test_a_malformed_exchange_setting_stops_start_up_naming_it_but_never_a_secret(
+    variable: str, value: str
+) -> None:
+    result = start(**{variable: value})
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert re.search(rf"\b{variable}\b", result.stderr), result.stderr[-2000:]
+    if variable == "BTCTURK_API_SECRET":
+        assert value not in result.stderr
+
+
 def test_with_defaults_it_starts_and_every_safety_default_blocks() -> None:
     result = start()
 

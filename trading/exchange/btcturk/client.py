@@ -27,16 +27,19 @@ unreadable 2xx body, malformed fields              ``PayloadError``      ``Outco
 Writes acquire one rate-limit token and are sent exactly once; reads go through
 :func:`~trading.exchange.retry.call_with_retry`, taking a token per attempt. Keys, secrets and
 signatures never appear in logs, errors or ``repr``; the rate-limit identity is a hash.
+
+Requests go through :class:`~trading.exchange.btcturk.transport.BtcturkTransport` (sending,
+retries, rate-limit tokens, clock sync); :mod:`~trading.exchange.btcturk.responses` classifies
+failed answers and :mod:`~trading.exchange.btcturk.request_encoding` encodes the order body
+and order ids.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import random
 import re
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
@@ -44,7 +47,7 @@ from typing import Any
 
 import httpx
 
-from trading.domain.orders import CLIENT_ORDER_ID_MAX, OrderRequest, OrderType
+from trading.domain.orders import OrderRequest
 from trading.domain.reports import (
     AssetBalance,
     CancelAck,
@@ -59,8 +62,7 @@ from trading.domain.reports import (
 from trading.domain.rules import RulesBook
 from trading.domain.symbols import Symbol
 from trading.exchange.btcturk import urls
-from trading.exchange.btcturk.auth import ServerClock, auth_headers, decode_secret
-from trading.exchange.btcturk.parse import classify_error, envelope_code, envelope_message, unwrap
+from trading.exchange.btcturk.auth import ServerClock, decode_secret
 from trading.exchange.btcturk.parse_account import (
     parse_balances,
     parse_open_orders,
@@ -68,7 +70,6 @@ from trading.exchange.btcturk.parse_account import (
     parse_orders,
     parse_submit_ack,
     parse_user_trades,
-    wire_quantity,
 )
 from trading.exchange.btcturk.parse_market import (
     parse_exchange_info,
@@ -78,32 +79,29 @@ from trading.exchange.btcturk.parse_market import (
     parse_tickers,
     parse_trades,
 )
+from trading.exchange.btcturk.request_encoding import (
+    checked_order_id,
+    lenient_order_id,
+    order_body,
+)
+from trading.exchange.btcturk.transport import (
+    CLOCK_MAX_AGE_S,
+    PUBLIC_IDENTITY,
+    BtcturkTransport,
+)
 from trading.exchange.errors import (
-    AuthenticationError,
     ConfigurationError,
     ExchangeError,
     NonRetryableError,
-    OrderNotFound,
-    OrderRejected,
     OutcomeUncertain,
-    PayloadError,
-    RateLimited,
-    RetryableError,
 )
 from trading.exchange.ratelimit import RateLimiter
-from trading.exchange.retry import RetryPolicy, call_with_retry
+from trading.exchange.retry import RetryPolicy
 
 logger = logging.getLogger(__name__)
 
-PUBLIC_IDENTITY = "public"
 MAX_BOOK_DEPTH = 1000
 ALL_ORDERS_LIMIT = 1000  # documented maximum page size of allOrders (reference 4.5)
-CLOCK_MAX_AGE_S = 600.0  # re-measure the offset this often (stamps must be within +-5 s)
-_ORDER_ID = re.compile(r"[0-9]{1,30}")
-# OrderInputModel decimal pattern (reference 4.7): no sign, <= 12 integer, <= 16 fraction digits.
-_WIRE_DECIMAL = re.compile(r"[0-9]{0,12}(?:\.[0-9]{1,16})?")
-_NOT_JSON = object()
-_DEFINITE_REFUSALS = (AuthenticationError, OrderRejected, OrderNotFound, RateLimited)
 
 
 class BtcturkClient:
@@ -147,30 +145,33 @@ class BtcturkClient:
                 "BTCTURK_API_KEY holds spaces or non-ASCII characters; paste the public key "
                 "exactly as BTCTurk shows it"
             )
-        self._secret = decode_secret(api_secret) if self._api_key else b""
+        secret = decode_secret(api_secret) if self._api_key else b""
         self._identity = (
             "key-" + hashlib.sha256(self._api_key.encode()).hexdigest()[:16]
             if self._api_key
             else PUBLIC_IDENTITY
         )
-        self._base_url = base_url.rstrip("/")
-        self._graph_url = graph_url.rstrip("/")
-        self._http = httpx.Client(
-            transport=transport, timeout=httpx.Timeout(float(timeout_s)), follow_redirects=False
-        )
         self._clock = clock or ServerClock()
-        self._clock_max_age_ms = clock_max_age_s * 1000
-        self._clock_synced_ms: int | None = None
-        self._clock_lock = threading.Lock()
-        self._rate_limiter = rate_limiter
-        self._retry_policy = retry_policy or RetryPolicy()
-        self._rng = rng
-        self._sleep = sleep
+        self._transport = BtcturkTransport(
+            base_url=base_url,
+            graph_url=graph_url,
+            api_key=self._api_key,
+            secret=secret,
+            identity=self._identity,
+            timeout_s=timeout_s,
+            transport=transport,
+            clock=self._clock,
+            clock_max_age_s=clock_max_age_s,
+            rate_limiter=rate_limiter,
+            retry_policy=retry_policy or RetryPolicy(),
+            rng=rng,
+            sleep=sleep,
+        )
 
     # --- lifecycle and diagnostics ---------------------------------------------------------
 
     def __repr__(self) -> str:
-        return f"BtcturkClient(base_url={self._base_url!r}, identity={self._identity!r})"
+        return f"BtcturkClient(base_url={self._transport.base_url!r}, identity={self._identity!r})"
 
     def __enter__(self) -> BtcturkClient:
         return self
@@ -180,7 +181,7 @@ class BtcturkClient:
 
     def close(self) -> None:
         """Close the HTTP connection pool."""
-        self._http.close()
+        self._transport.close()
 
     @property
     def has_credentials(self) -> bool:
@@ -203,22 +204,7 @@ class BtcturkClient:
         One ``GET /api/v2/server/time`` round trip (reference 2.6, 3), retried like any read;
         the offset is taken at the round trip's midpoint. Raises the read errors.
         """
-
-        def attempt() -> tuple[int, int, int]:
-            self._acquire(urls.SERVER_TIME, PUBLIC_IDENTITY)
-            request = self._build(urls.SERVER_TIME)
-            sent_ms = self._clock.local_ms()
-            response = self._send_read(request, urls.SERVER_TIME)
-            received_ms = self._clock.local_ms()
-            payload = self._read(response, urls.SERVER_TIME, PUBLIC_IDENTITY)
-            return sent_ms, received_ms, parse_server_time(payload)
-
-        sent_ms, received_ms, server_ms = self._with_retry(attempt, urls.SERVER_TIME)
-        offset = self._clock.record(sent_ms=sent_ms, received_ms=received_ms, server_ms=server_ms)
-        self._clock_synced_ms = received_ms
-        log = logger.warning if received_ms - sent_ms > 2000 else logger.info
-        log("BTCTurk clock offset %d ms (round trip %d ms)", offset, received_ms - sent_ms)
-        return offset
+        return self._transport.sync_clock()
 
     def get_json(
         self,
@@ -235,14 +221,14 @@ class BtcturkClient:
         if endpoint.method != "GET":
             raise ValueError(f"get_json only issues GETs, not {endpoint.label}")
         if order_id is not None:
-            order_id = _checked_order_id(order_id)
-        return self._get(endpoint, params=params, order_id=order_id)
+            order_id = checked_order_id(order_id)
+        return self._transport.get(endpoint, params=params, order_id=order_id)
 
     # --- public market data (reference 2) --------------------------------------------------
 
     def exchange_rules(self) -> RulesBook:
         """Rules per symbol from ``GET /api/v2/server/exchangeinfo`` (reference 2.1)."""
-        return parse_exchange_info(self._get(urls.EXCHANGE_INFO))
+        return parse_exchange_info(self._transport.get(urls.EXCHANGE_INFO))
 
     def tickers(self, symbols: Sequence[Symbol] | None = None) -> tuple[Ticker, ...]:
         """Tickers from ``GET /api/v2/ticker`` (reference 2.2), in the venue's order.
@@ -255,7 +241,7 @@ class BtcturkClient:
         params = (
             {"pairSymbol": symbols[0].pair} if symbols is not None and len(symbols) == 1 else None
         )
-        result = parse_tickers(self._get(urls.TICKER, params=params))
+        result = parse_tickers(self._transport.get(urls.TICKER, params=params))
         if symbols is None:
             return result
         wanted = set(symbols)
@@ -268,7 +254,9 @@ class BtcturkClient:
         """
         if not 1 <= depth <= MAX_BOOK_DEPTH:
             raise NonRetryableError(f"depth {depth} outside 1..{MAX_BOOK_DEPTH}")
-        payload = self._get(urls.ORDER_BOOK, params={"pairSymbol": symbol.pair, "limit": depth})
+        payload = self._transport.get(
+            urls.ORDER_BOOK, params={"pairSymbol": symbol.pair, "limit": depth}
+        )
         return parse_order_book(payload, symbol)
 
     def recent_trades(self, symbol: Symbol, *, limit: int = 50) -> tuple[PublicTrade, ...]:
@@ -276,7 +264,7 @@ class BtcturkClient:
         if not 1 <= limit <= 1000:
             raise NonRetryableError(f"limit {limit} outside 1..1000")
         trades = parse_trades(
-            self._get(urls.TRADES, params={"pairSymbol": symbol.pair, "last": limit})
+            self._transport.get(urls.TRADES, params={"pairSymbol": symbol.pair, "last": limit})
         )
         return tuple(sorted(trades, key=lambda trade: trade.ts_ms, reverse=True))
 
@@ -299,24 +287,24 @@ class BtcturkClient:
             "from": start_ms // 1000,
             "to": end_ms // 1000,
         }
-        candles = parse_klines(self._get(urls.KLINES, params=params), symbol)
+        candles = parse_klines(self._transport.get(urls.KLINES, params=params), symbol)
         window = (c for c in candles if start_ms <= c.ts_ms <= end_ms)
         return tuple(sorted(window, key=lambda candle: candle.ts_ms))
 
     def server_time_ms(self) -> int:
         """BTCTurk's clock in epoch ms (``GET /api/v2/server/time``, reference 2.6)."""
-        return parse_server_time(self._get(urls.SERVER_TIME))
+        return parse_server_time(self._transport.get(urls.SERVER_TIME))
 
     # --- private reads (reference 4) -------------------------------------------------------
 
     def balances(self) -> dict[str, AssetBalance]:
         """Every asset of the account by upper-case code (``GET /api/v1/users/balances``, 4.1)."""
-        return parse_balances(self._get(urls.BALANCES))
+        return parse_balances(self._transport.get(urls.BALANCES))
 
     def open_orders(self, symbol: Symbol | None = None) -> tuple[OrderReport, ...]:
         """Open and partially filled orders, oldest (lowest id) first (``openOrders``, 4.4)."""
         params = {"pairSymbol": symbol.pair} if symbol is not None else None
-        orders = parse_open_orders(self._get(urls.OPEN_ORDERS, params=params))
+        orders = parse_open_orders(self._transport.get(urls.OPEN_ORDERS, params=params))
         return tuple(sorted(orders, key=lambda order: int(order.order_id)))
 
     def all_orders(
@@ -333,7 +321,7 @@ class BtcturkClient:
         if end_ms is not None:
             params["endTime"] = end_ms
         params["limit"] = ALL_ORDERS_LIMIT
-        orders = parse_orders(self._get(urls.ALL_ORDERS, params=params))
+        orders = parse_orders(self._transport.get(urls.ALL_ORDERS, params=params))
         if len(orders) >= ALL_ORDERS_LIMIT:
             logger.warning(
                 "allOrders %s returned a full page of %d orders; older ones may be missing",
@@ -347,7 +335,7 @@ class BtcturkClient:
 
         Raises :class:`OrderNotFound` (code 1152) and :class:`PayloadError` for stop orders.
         """
-        return parse_order(self._get(urls.ORDER_GET, order_id=_checked_order_id(order_id)))
+        return parse_order(self._transport.get(urls.ORDER_GET, order_id=checked_order_id(order_id)))
 
     def user_trades(
         self, *, since_ms: int, symbol: Symbol | None = None
@@ -361,7 +349,7 @@ class BtcturkClient:
         if symbol is not None:
             params["pairSymbol"] = symbol.pair
         params["startDate"] = since_ms
-        trades = parse_user_trades(self._get(urls.USER_TRADES, params=params))
+        trades = parse_user_trades(self._transport.get(urls.USER_TRADES, params=params))
         recent = (trade for trade in trades if trade.ts_ms >= since_ms)
         return tuple(sorted(recent, key=lambda trade: (trade.ts_ms, int(trade.trade_id))))
 
@@ -378,7 +366,9 @@ class BtcturkClient:
         :class:`NonRetryableError` for a request that cannot be expressed (nothing sent).
         """
         body = order_body(request)
-        payload = self._write(urls.ORDER_SUBMIT, body=body, client_order_id=request.client_order_id)
+        payload = self._transport.write(
+            urls.ORDER_SUBMIT, body=body, client_order_id=request.client_order_id
+        )
         try:
             return parse_submit_ack(payload, request)
         except ExchangeError as exc:
@@ -386,7 +376,7 @@ class BtcturkClient:
                 f"order answer unreadable ({exc.message}); reconcile by client order id",
                 endpoint=urls.ORDER_SUBMIT.label,
                 client_order_id=request.client_order_id,
-                order_id=_lenient_order_id(payload),
+                order_id=lenient_order_id(payload),
             ) from exc
 
     def cancel_order(self, order_id: str) -> CancelAck:
@@ -396,277 +386,9 @@ class BtcturkClient:
         :class:`OrderNotFound`, :class:`OrderRejected` (e.g. ``ORDER_COULD_NOT_BE_CANCELED``)
         or :class:`OutcomeUncertain` carrying ``order_id``.
         """
-        order_id = _checked_order_id(order_id)
-        self._write(urls.ORDER_CANCEL, params={"id": order_id}, order_id=order_id)
+        order_id = checked_order_id(order_id)
+        self._transport.write(urls.ORDER_CANCEL, params={"id": order_id}, order_id=order_id)
         return CancelAck(order_id=order_id)
-
-    # --- transport -------------------------------------------------------------------------
-
-    def _get(
-        self,
-        endpoint: urls.Endpoint,
-        *,
-        params: Mapping[str, Any] | None = None,
-        order_id: str | None = None,
-    ) -> object:
-        identity = self._prepare(endpoint)
-
-        def attempt() -> object:
-            self._acquire(endpoint, identity)
-            request = self._build(endpoint, params=params, order_id=order_id)
-            return self._read(self._send_read(request, endpoint), endpoint, identity)
-
-        return self._with_retry(attempt, endpoint)
-
-    def _with_retry(self, attempt: Callable[[], Any], endpoint: urls.Endpoint) -> Any:
-        def on_retry(error: RetryableError, failed: int, wait_s: float) -> None:
-            logger.warning(
-                "%s failed (%s), attempt %d; retrying in %.2fs",
-                endpoint.label,
-                error.message,
-                failed,
-                wait_s,
-            )
-
-        return call_with_retry(
-            attempt,
-            policy=self._retry_policy,
-            rng=self._rng,
-            sleep=self._sleep,
-            on_retry=on_retry,
-        )
-
-    def _write(
-        self,
-        endpoint: urls.Endpoint,
-        *,
-        params: Mapping[str, Any] | None = None,
-        body: Mapping[str, str] | None = None,
-        client_order_id: str = "",
-        order_id: str = "",
-    ) -> object:
-        identity = self._prepare(endpoint)
-        self._acquire(endpoint, identity)
-        request = self._build(endpoint, params=params, body=body)
-
-        def uncertain(reason: str, **kwargs: Any) -> OutcomeUncertain:
-            return OutcomeUncertain(
-                f"{reason}; the order may or may not be affected, reconcile before acting",
-                endpoint=endpoint.label,
-                client_order_id=client_order_id,
-                order_id=order_id,
-                **kwargs,
-            )
-
-        # Transport errors are raised ``from None``: an httpx exception holds the request and
-        # its signed headers, which must not reach an error tracker through ``__cause__``.
-        try:
-            response = self._http.send(request)
-        except httpx.ConnectError as exc:
-            # Not sent, so safe to repeat; still not repeated here: writes go once (DESIGN 5).
-            raise RetryableError(
-                f"connection failed before the request was sent ({exc}; not retried)",
-                endpoint=endpoint.label,
-            ) from None
-        except httpx.UnsupportedProtocol:
-            raise _bad_url(endpoint) from None
-        except httpx.HTTPError as exc:
-            raise uncertain(f"{type(exc).__name__} after the request may have been sent") from None
-        status = response.status_code
-        try:
-            return self._read(response, endpoint, identity)
-        except _DEFINITE_REFUSALS:
-            raise
-        except ExchangeError as exc:
-            if 400 <= status < 500 and not isinstance(exc, PayloadError):
-                raise  # the exchange refused the request: nothing happened
-            raise uncertain(exc.message, http_status=status, code=exc.code) from exc
-
-    def _prepare(self, endpoint: urls.Endpoint) -> str:
-        """Check credentials and the clock for a private call; return the rate identity."""
-        if not endpoint.private:
-            return PUBLIC_IDENTITY
-        if not self._api_key:
-            raise ConfigurationError(
-                f"{endpoint.label} is private: set BTCTURK_API_KEY and BTCTURK_API_SECRET",
-                endpoint=endpoint.label,
-            )
-        with self._clock_lock:
-            synced = self._clock_synced_ms
-            stale = synced is not None and (
-                self._clock.local_ms() - synced > self._clock_max_age_ms
-            )
-            if not self._clock.measured or stale:
-                self.sync_clock()
-        return self._identity
-
-    def _acquire(self, endpoint: urls.Endpoint, identity: str) -> None:
-        if self._rate_limiter is not None:
-            self._rate_limiter.acquire(endpoint.rule, identity=identity)
-
-    def _build(
-        self,
-        endpoint: urls.Endpoint,
-        *,
-        params: Mapping[str, Any] | None = None,
-        order_id: str | None = None,
-        body: Mapping[str, str] | None = None,
-    ) -> httpx.Request:
-        base = self._graph_url if endpoint.host == "graph" else self._base_url
-        path = endpoint.path
-        if order_id is not None:
-            path = path.replace("{order_id}", order_id)
-        headers = None
-        if endpoint.private:
-            headers = auth_headers(self._api_key, self._secret, self._clock.now_ms())
-        content = None if body is None else json.dumps(body, separators=(",", ":")).encode()
-        return self._http.build_request(
-            endpoint.method,
-            base + path,
-            params=dict(params) if params else None,
-            headers=headers,
-            content=content,
-        )
-
-    def _send_read(self, request: httpx.Request, endpoint: urls.Endpoint) -> httpx.Response:
-        try:
-            return self._http.send(request)
-        except httpx.UnsupportedProtocol:
-            raise _bad_url(endpoint) from None  # from None: the request holds signed headers
-        except httpx.HTTPError as exc:
-            raise RetryableError(f"{type(exc).__name__}: {exc}", endpoint=endpoint.label) from None
-
-    def _read(self, response: httpx.Response, endpoint: urls.Endpoint, identity: str) -> object:
-        """Decoded body of a 2xx with an error-free envelope; else the classified error."""
-        status = response.status_code
-        payload = _decode(response)
-        try:
-            if 200 <= status < 300:
-                if payload is _NOT_JSON:
-                    raise PayloadError(
-                        "response body is not JSON", endpoint=endpoint.label, http_status=status
-                    )
-                unwrap(payload, endpoint=endpoint.label, http_status=status)
-                return payload
-            raise _status_error(response, payload, endpoint)
-        except RateLimited as exc:
-            self._penalize(endpoint, identity, exc.retry_after)
-            raise
-
-    def _penalize(self, endpoint: urls.Endpoint, identity: str, retry_after: float | None) -> None:
-        seconds = retry_after
-        if seconds is None:  # no Retry-After: assume the documented block (= the period)
-            seconds = max(limit.period_s for limit in urls.RATE_LIMITS[endpoint.rule])
-        logger.warning("%s rate limited; pausing %s for %.1fs", endpoint.label, identity, seconds)
-        if self._rate_limiter is not None:
-            self._rate_limiter.penalize(endpoint.rule, identity=identity, seconds=seconds)
-
-
-# --- helpers -------------------------------------------------------------------------------
-
-
-def order_body(request: OrderRequest) -> dict[str, str]:
-    """The JSON body of ``POST /api/v1/order`` for ``request`` (reference 4.7), in ccxt's order.
-
-    Decimals are sent as plain strings matching BTCTurk's pattern (no exponent, <= 16
-    decimals); a market buy sends ``quote_amount`` as ``quantity`` and no order sends a price
-    unless it is a limit order. Raises :class:`NonRetryableError` (nothing sent) for a missing
-    or over-long client order id, a limit order without price, or an unrepresentable number.
-    """
-    label = urls.ORDER_SUBMIT.label
-    coid = request.client_order_id
-    if not coid or len(coid) > CLIENT_ORDER_ID_MAX:
-        raise NonRetryableError(
-            f"client order id must be 1..{CLIENT_ORDER_ID_MAX} characters", endpoint=label
-        )
-    body = {"quantity": _wire_decimal(wire_quantity(request), "quantity")}
-    if request.order_type is OrderType.LIMIT:
-        if request.price is None:
-            raise NonRetryableError("a limit order needs a price", endpoint=label)
-        body["price"] = _wire_decimal(request.price, "price")
-    body["newOrderClientId"] = coid
-    body["orderMethod"] = request.order_type.value
-    body["orderType"] = request.side.value
-    body["pairSymbol"] = request.symbol.pair
-    return body
-
-
-def _wire_decimal(value: Decimal, name: str) -> str:
-    # Bound the exponent before formatting: format(Decimal("1E-999999"), "f") is a huge string.
-    fits = value.is_finite() and value > 0 and -16 <= value.adjusted() <= 11
-    text = format(value.normalize(), "f") if fits else ""
-    if not fits or not _WIRE_DECIMAL.fullmatch(text):
-        raise NonRetryableError(
-            f"{name} {value} is not a positive decimal with <= 12 integer and <= 16 fraction "
-            "digits",
-            endpoint=urls.ORDER_SUBMIT.label,
-        )
-    return text
-
-
-def _checked_order_id(order_id: str) -> str:
-    text = str(order_id).strip()
-    if not _ORDER_ID.fullmatch(text):
-        raise NonRetryableError(f"order id {text[:40]!r} is not a BTCTurk order id (digits)")
-    return text
-
-
-def _decode(response: httpx.Response) -> object:
-    try:
-        # Decimal for fractional numbers: nothing is lost between the wire and the parser.
-        return json.loads(response.content, parse_float=Decimal)
-    except (ValueError, RecursionError):
-        return _NOT_JSON
-
-
-def _status_error(
-    response: httpx.Response, payload: object, endpoint: urls.Endpoint
-) -> ExchangeError:
-    status = response.status_code
-    if status < 400:  # redirects are not followed: the endpoint moved or a proxy interferes
-        return NonRetryableError(
-            f"unexpected HTTP {status}", endpoint=endpoint.label, http_status=status
-        )
-    code, message = None, ""
-    if isinstance(payload, Mapping):
-        message = envelope_message(payload)
-        try:
-            code = envelope_code(payload, endpoint=endpoint.label)
-        except PayloadError:
-            code = None
-    return classify_error(
-        endpoint=endpoint.label,
-        http_status=status,
-        code=code,
-        message=message or response.reason_phrase or f"HTTP {status}",
-        retry_after=_retry_after(response) if status == 429 else None,
-    )
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    """``Retry-After`` in seconds (reference 5); ``None`` when absent or not a number."""
-    raw = response.headers.get("Retry-After", "").strip()
-    try:
-        seconds = float(raw)
-    except ValueError:
-        return None
-    return seconds if 0 <= seconds < float("inf") else None
-
-
-def _lenient_order_id(payload: object) -> str:
-    """``data.id`` when it is readable (to help reconciliation), else ``""``."""
-    data = payload.get("data") if isinstance(payload, Mapping) else None
-    raw = data.get("id") if isinstance(data, Mapping) else None
-    if isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw < 10**30:
-        return str(raw)
-    if isinstance(raw, str) and _ORDER_ID.fullmatch(raw.strip()):
-        return str(int(raw.strip()))
-    return ""
-
-
-def _bad_url(endpoint: urls.Endpoint) -> ConfigurationError:
-    setting = "BTCTURK_GRAPH_URL" if endpoint.host == "graph" else "BTCTURK_BASE_URL"
-    return ConfigurationError(f"{setting} has an unsupported scheme", endpoint=endpoint.label)
 
 
 def btcturk_client_from_settings(**overrides: Any) -> BtcturkClient:

@@ -35,7 +35,17 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(Instrument)
 class InstrumentAdmin(admin.ModelAdmin):
-    list_display = ("symbol", "pair", "status", "tick_size", "step_size", "min_notional")
+    list_display = (
+        "symbol",
+        "pair",
+        "status",
+        "tick_size",
+        "step_size",
+        "min_notional",
+        "min_price",
+        "max_price",
+        "updated_at",
+    )
     list_filter = ("status", "quote")
     search_fields = ("symbol", "pair", "base")
     readonly_fields = ("updated_at",)

@@ -82,6 +82,20 @@ def test_a_get_meeting_two_5xx_answers_is_retried_and_succeeds(sandbox: SandboxS
     assert len(sleep.waits) == 2  # two failed attempts, two backoffs, then success
 
 
+def test_a_get_slower_than_the_client_timeout_is_retried_and_succeeds(
+    sandbox: SandboxServer,
+) -> None:
+    sleep = RecordingSleep()
+    sandbox.faults.force("latency", arg=1.0, method="GET", path="/api/v2/orderbook")
+
+    with client_for(sandbox, timeout_s=0.4, sleep=sleep) as client:
+        book = client.order_book(BTC_TRY, depth=5)
+
+    assert book.best_bid is not None and book.best_ask > book.best_bid
+    assert sandbox.faults.fired["latency"] == 1
+    assert len(sleep.waits) == 1  # one timed-out attempt, one backoff, then success
+
+
 @pytest.mark.parametrize("mode", [1.5, "drop"], ids=["answer-delayed", "connection-dropped"])
 def test_a_post_that_times_out_after_acceptance_is_uncertain_and_never_resent(
     sandbox: SandboxServer, mode: float | str

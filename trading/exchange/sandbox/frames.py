@@ -22,9 +22,10 @@ from trading.exchange.sandbox.book import Book, BookDiff
 from trading.exchange.sandbox.wire import dec, plain, scale_of, user_trade_row
 
 if TYPE_CHECKING:
+    from trading.domain.reports import PublicTrade
     from trading.exchange.sandbox.market import BookUpdate, ReplayMarket
     from trading.exchange.sandbox.records import OrderRecord, UserTrade
-    from trading.exchange.sandbox.stats import MarketTrade, TickerStats
+    from trading.exchange.sandbox.stats import TickerStats
 
 Frame = list
 SubscriptionKey = tuple[str, str]  # (channel, pair as BTCTRY or "all")
@@ -77,7 +78,7 @@ def channel_frame(frame_type: int, channel: str, event: str, payload: dict) -> l
     return frame(frame_type, {**payload, "channel": channel, "event": event})
 
 
-def trade_items(trades: Iterable[MarketTrade]) -> list[dict]:
+def trade_items(trades: Iterable[PublicTrade]) -> list[dict]:
     return [
         {
             "D": str(t.ts_ms),

@@ -21,12 +21,12 @@ from dataclasses import dataclass
 
 from replay.domain.dataset import ReplayDataset
 from trading.domain.market import Bar
+from trading.domain.reports import PublicTrade
 from trading.domain.rules import ExchangeRules
 from trading.domain.symbols import Symbol
 from trading.exchange.sandbox.book import Book, BookDiff, BookShape, book_diff, synthetic_book
 from trading.exchange.sandbox.stats import (
     Candle,
-    MarketTrade,
     TickerStats,
     bar_trades,
     bucket_candles,
@@ -201,16 +201,16 @@ class ReplayMarket:
                 updates.append(BookUpdate(symbol, self._cs[symbol], book, diff))
         return updates
 
-    def trades(self, symbol: Symbol, last: int) -> list[MarketTrade]:
+    def trades(self, symbol: Symbol, last: int) -> list[PublicTrade]:
         """The newest ``last`` public trades of ``symbol``, newest first."""
-        out: list[MarketTrade] = []
+        out: list[PublicTrade] = []
         pos = self._pos[symbol]
         while pos >= 0 and len(out) < last:
             out.extend(reversed(self.bar_trades(symbol, pos)))
             pos -= 1
         return out[:last]
 
-    def trades_at(self, symbol: Symbol, ts_ms: int) -> list[MarketTrade]:
+    def trades_at(self, symbol: Symbol, ts_ms: int) -> list[PublicTrade]:
         """Synthetic trades of the bar of ``symbol`` that opened at ``ts_ms``, oldest first."""
         series = self.dataset.series[symbol]
         i = bisect_left(series.ts, ts_ms)
@@ -218,7 +218,7 @@ class ReplayMarket:
             return []
         return self.bar_trades(symbol, i)
 
-    def bar_trades(self, symbol: Symbol, i: int) -> list[MarketTrade]:
+    def bar_trades(self, symbol: Symbol, i: int) -> list[PublicTrade]:
         """Synthetic trades of bar ``i`` of ``symbol``, oldest first."""
         return bar_trades(
             self.dataset.series[symbol],

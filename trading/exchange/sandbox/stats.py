@@ -23,6 +23,7 @@ from decimal import Decimal
 from replay.domain.dataset import CandleSeries
 from trading.domain.market import Bar
 from trading.domain.orders import Side
+from trading.domain.reports import PublicTrade
 from trading.domain.symbols import Symbol
 from trading.exchange.sandbox.book import Book
 
@@ -52,18 +53,6 @@ class TickerStats:
     @property
     def daily_percent(self) -> Decimal:
         return (self.daily / self.open * 100).quantize(Decimal("0.01"))
-
-
-@dataclass(frozen=True, slots=True)
-class MarketTrade:
-    """One synthetic public trade; ``trade_id`` is a decimal string."""
-
-    symbol: Symbol
-    trade_id: str
-    ts_ms: int
-    price: Decimal
-    quantity: Decimal
-    side: Side
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +96,7 @@ def ticker_stats(
 
 def bar_trades(
     series: CandleSeries, i: int, *, n: int, step: Decimal, pair_id: int
-) -> list[MarketTrade]:
+) -> list[PublicTrade]:
     """The ``n`` synthetic trades of bar ``i``, oldest first (module docstring)."""
     bar = series.bar(i)
     if bar.volume <= 0:
@@ -119,7 +108,7 @@ def bar_trades(
         side = Side.BUY if price >= previous else Side.SELL
         previous = price
         trades.append(
-            MarketTrade(
+            PublicTrade(
                 symbol=series.symbol,
                 trade_id=f"{bar.ts_ms}{pair_id:04d}{j:02d}",
                 ts_ms=bar.ts_ms + j * series.interval_ms // n,

@@ -18,7 +18,8 @@ from trading.exchange.sandbox.book import Book
 from trading.exchange.sandbox.wire import ASSET_NAMES, FIAT, dec, num, plain, scale_of
 
 if TYPE_CHECKING:
-    from trading.exchange.sandbox.stats import Candle, MarketTrade, TickerStats
+    from trading.domain.reports import PublicTrade
+    from trading.exchange.sandbox.stats import Candle, TickerStats
 
 ORDER_METHOD_ORDER = ("MARKET", "LIMIT", "STOP_MARKET", "STOP_LIMIT")
 
@@ -134,7 +135,7 @@ def orderbook_data(book: Book | None, ts_ms: int, limit: int | None = None) -> d
     }
 
 
-def trade_row(trade: MarketTrade) -> dict:
+def trade_row(trade: PublicTrade) -> dict:
     """One ``GET /api/v2/trades`` item (reference 2.4)."""
     return {
         "pair": trade.symbol.pair,

@@ -770,3 +770,21 @@ def test_balances_never_go_negative_and_move_exactly_with_fills(
         assert venue.balances()["BTC"].locked == 0
     for order in venue.open_orders():
         assert order.filled_quantity < order.quantity or order.order_type is OrderType.MARKET
+
+
+def test_orders_since_lists_every_submitted_order_once_with_a_cursor() -> None:
+    venue = make_venue()
+    accepted = venue.submit_order(limit(Side.BUY, "1000", "1", coid="a"), now_ms=1)
+    rejected = venue.submit_order(limit(Side.BUY, "1000", "0.01", coid="b"), now_ms=2)
+
+    first, cursor = venue.orders_since(0)
+    venue.submit_order(limit(Side.BUY, "1000", "1", coid="c"), now_ms=3)
+    later, end = venue.orders_since(cursor)
+
+    assert [(o.order_id, o.status) for o in first] == [
+        (accepted.order_id, OrderStatus.OPEN),
+        (rejected.order_id, OrderStatus.REJECTED),
+    ]
+    assert [o.client_order_id for o in later] == ["c"] and end == 3
+    with pytest.raises(ValueError, match="cursor 4"):
+        venue.orders_since(4)

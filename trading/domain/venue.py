@@ -229,6 +229,7 @@ class SimulatedVenue:
         self._max_share = max_volume_share
         self._account = account
         self._orders: dict[str, _Order] = {}
+        self._submitted: list[_Order] = []  # every order in submission order (orders_since)
         self._open: dict[Symbol, dict[str, _Order]] = {}
         self._used_coids: set[str] = set()
         self._last_price: dict[Symbol, Decimal] = {}
@@ -246,6 +247,7 @@ class SimulatedVenue:
         order = _Order(str(self._next_order), request, now_ms, OrderStatus.NEW)
         self._next_order += 1
         self._orders[order.order_id] = order
+        self._submitted.append(order)
         order.status = order_transition(order.status, OrderStatus.SUBMITTED)
         rejection = self._rejection(request)
         if rejection is not None:
@@ -299,6 +301,16 @@ class SimulatedVenue:
         if order is None:
             raise UnknownOrder(f"no order with id {order_id!r}")
         return order.snapshot()
+
+    def orders_since(self, cursor: int) -> tuple[list[VenueOrder], int]:
+        """Snapshots of every order submitted after ``cursor`` (0 = from the start; rejected
+        ones too), in submission order, and the cursor to pass next time.
+
+        Raises ``ValueError`` for a cursor that this venue never returned.
+        """
+        if not 0 <= cursor <= len(self._submitted):
+            raise ValueError(f"cursor {cursor} outside 0..{len(self._submitted)}")
+        return [o.snapshot() for o in self._submitted[cursor:]], len(self._submitted)
 
     def open_orders(self, symbol: Symbol | None = None) -> list[VenueOrder]:
         """``OPEN``/``PARTIALLY_FILLED`` orders (of ``symbol``, or all), oldest first."""

@@ -92,8 +92,9 @@ class SimulatedExchange:
         self._lock = threading.RLock()
         self._tickers: dict[Symbol, Ticker] = {}
         self._books: dict[Symbol, OrderBook] = {}
-        # Order index, grown from the venue's ids "1", "2", ... (venue docstring).
+        # Order index in submission order, grown through the venue's orders_since cursor.
         self._order_ids: list[str] = []
+        self._order_cursor = 0
         self._order_id_by_coid: dict[str, str] = {}
         self._canceled_ms: dict[str, int] = {}
         # Fills translated so far, and per order: quote spent and the last fill time.
@@ -319,16 +320,13 @@ class SimulatedExchange:
         return None if order.status is OrderStatus.REJECTED else order
 
     def _sync_orders(self) -> list[str]:
-        """Extend the order index with ids the venue issued since the last call; all ids."""
-        while True:
-            next_id = str(len(self._order_ids) + 1)
-            try:
-                order = self._venue.get_order(next_id)
-            except UnknownOrder:
-                return self._order_ids
-            self._order_ids.append(next_id)
+        """Extend the order index with orders the venue took since the last call; all ids."""
+        orders, self._order_cursor = self._venue.orders_since(self._order_cursor)
+        for order in orders:
+            self._order_ids.append(order.order_id)
             if order.status is not OrderStatus.REJECTED:
-                self._order_id_by_coid[order.client_order_id] = next_id
+                self._order_id_by_coid[order.client_order_id] = order.order_id
+        return self._order_ids
 
     def _sync_trades(self) -> list[TradeReport]:
         """Translate the venue's new fills; all trades so far, in fill order."""

@@ -22,7 +22,7 @@ def exchange_settings(settings: Settings, sandbox: SandboxServer) -> Settings:
 
 
 def test_the_task_syncs_instruments_from_the_exchange(exchange_settings: Settings) -> None:
-    summary = instruments_sync_task.delay().get()
+    summary = instruments_sync_task.apply().get()
 
     assert summary == {"created": 2, "updated": 0, "delisted": 0, "unchanged": 0, "skipped": 0}
     assert set(Instrument.objects.values_list("symbol", flat=True)) == {"BTC_TRY", "ETH_TRY"}
@@ -31,7 +31,7 @@ def test_the_task_syncs_instruments_from_the_exchange(exchange_settings: Setting
 def test_the_task_skips_while_another_sync_holds_the_lock(exchange_settings: Settings) -> None:
     with single_flight("instruments_sync") as acquired:
         assert acquired
-        summary = instruments_sync_task.delay().get()
+        summary = instruments_sync_task.apply().get()
 
     assert summary == {"skipped": "busy"}
     assert not Instrument.objects.exists()

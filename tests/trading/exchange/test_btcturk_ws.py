@@ -491,7 +491,8 @@ def test_the_factory_reads_settings_and_logs_in_only_with_credentials(settings) 
     settings.BTCTURK_API_KEY = API_KEY
     settings.BTCTURK_API_SECRET = base64.b64encode(SECRET).decode()
 
-    private = btcturk_feed_from_settings(["BTC_TRY", Symbol("ETH", "TRY")])
+    # an explicit clock: without one the factory measures the server clock over REST
+    private = btcturk_feed_from_settings(["BTC_TRY", Symbol("ETH", "TRY")], clock=lambda: 0)
     public = btcturk_feed_from_settings(["BTCTRY"], private=False, channels=["ticker"])
     settings.BTCTURK_API_KEY = ""
 

@@ -13,7 +13,7 @@ from trading.domain.orders import OrderRequest, OrderType, Side
 from trading.domain.symbols import Symbol
 from trading.exchange.btcturk.auth import decode_secret
 from trading.exchange.btcturk.client import BtcturkClient
-from trading.exchange.btcturk.ws import BtcturkFeed, FeedThread
+from trading.exchange.btcturk.ws import BtcturkFeed, FeedThread, btcturk_feed_from_settings
 from trading.exchange.btcturk.ws_parse import OrderInsert
 from trading.exchange.sandbox import SandboxServer
 
@@ -76,3 +76,26 @@ def test_the_feed_recovers_from_a_dropped_websocket(sandbox: SandboxServer) -> N
         assert status.connected and status.connects >= 2 and status.parse_errors == 0
     finally:
         feed.stop()
+
+
+def test_the_feed_factory_signs_its_login_with_the_measured_server_clock(
+    sandbox: SandboxServer, settings
+) -> None:
+    for name, value in sandbox.env().items():
+        setattr(settings, name, value)
+    settings.BTCTURK_API_SECRET = sandbox.api_secret
+    settings.REDIS_URL = ""
+    sandbox.faults.force("http5xx", count=1, path="/api/v2/server/time")
+
+    feed = btcturk_feed_from_settings([BTC_TRY])
+
+    # the factory asked the exchange for its time (meeting, and retrying past, one 503)
+    assert sandbox.faults.fired["http5xx"] == 1
+    assert feed.logs_in
+    thread = FeedThread(feed)
+    thread.start()
+    try:
+        wait_for(lambda: feed.status().connected, what="the logged-in connection")
+        assert thread.error is None
+    finally:
+        thread.stop()

@@ -30,7 +30,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from trading.domain.symbols import Symbol, parse_symbol
-from trading.exchange.btcturk.auth import decode_secret
+from trading.exchange.btcturk.auth import ServerClock, decode_secret
 from trading.exchange.btcturk.ws_connection import CHANNELS as CHANNELS
 from trading.exchange.btcturk.ws_connection import DEFAULT_CHANNELS as DEFAULT_CHANNELS
 from trading.exchange.btcturk.ws_connection import WS_CONNECTS_PER_MINUTE as WS_CONNECTS_PER_MINUTE
@@ -56,6 +56,10 @@ def btcturk_feed_from_settings(
     it is ``None`` and both are set. Raises :class:`ConfigurationError` naming the setting
     when a login is asked for and a credential is missing or not base64. ``options`` go to
     :class:`BtcturkFeed` (``channels``, ``on_private_event``, ``clock``, ...).
+
+    A login's 114 timestamp must match the exchange clock (reference 6.1), so unless a
+    ``clock`` is given, a private feed's clock is a :class:`ServerClock` measured once here
+    through ``GET /api/v2/server/time`` on ``BTCTURK_BASE_URL`` (read errors propagate).
     """
     from django.conf import settings  # lazily: importing this module must not need Django
 
@@ -65,6 +69,8 @@ def btcturk_feed_from_settings(
     if private and not api_key:
         raise ConfigurationError("BTCTURK_API_KEY is empty; set it for the websocket login")
     resolved = [s if isinstance(s, Symbol) else parse_symbol(s) for s in symbols]
+    if private and "clock" not in options:
+        options["clock"] = _measured_server_clock().now_ms
     return BtcturkFeed(
         settings.BTCTURK_WS_URL,
         resolved,
@@ -72,3 +78,12 @@ def btcturk_feed_from_settings(
         secret_key=decode_secret(secret) if private else None,
         **options,
     )
+
+
+def _measured_server_clock() -> ServerClock:
+    """A :class:`ServerClock` whose offset was just measured against the REST server time."""
+    from trading.exchange.btcturk.client import btcturk_client_from_settings
+
+    with btcturk_client_from_settings(api_key="", api_secret="") as client:
+        client.sync_clock()
+        return client.clock

@@ -8,8 +8,6 @@ stops start-up with a message that says which variable to fix.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from decimal import Decimal, InvalidOperation
 from urllib.parse import urlsplit
 
@@ -108,21 +106,6 @@ class StrictEnv:
                 f"{name}={value!r} is not a URL starting with {' or '.join(s + '://' for s in schemes)}"
             )
         return value.rstrip("/")
-
-    def base64_secret(self, name: str) -> str:
-        """A secret that must be standard base64 when set; the value never appears in errors."""
-        value = self.str(name, "")
-        if value:
-            try:
-                decoded = base64.b64decode(value, validate=True)
-            except (binascii.Error, ValueError):
-                decoded = b""
-            if not decoded:
-                raise ImproperlyConfigured(
-                    f"{name} is not valid base64 (BTCTurk secrets are base64 strings; "
-                    "check for a truncated or mistyped value)"
-                )
-        return value
 
     def csv(self, name: str, default: str, *, choices: tuple[str, ...] | None = None) -> list[str]:
         """A comma-separated list (blanks dropped); with ``choices`` every item must be one."""

@@ -16,6 +16,8 @@ from django.core.exceptions import ImproperlyConfigured
 
 from meva.envconfig import StrictEnv
 from trading.domain.symbols import SymbolError, parse_symbol
+from trading.exchange.btcturk.auth import decode_secret
+from trading.exchange.errors import ConfigurationError
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 ENV_FILE = BASE_DIR / ".env"
@@ -112,7 +114,12 @@ KILL_SWITCH = env.bool("KILL_SWITCH", True)
 LIVE_TRADING = env.bool("LIVE_TRADING", False)
 LIVE_TRADING_ACK = env.str("LIVE_TRADING_ACK", "")
 BTCTURK_API_KEY = env.str("BTCTURK_API_KEY", "")
-BTCTURK_API_SECRET = env.base64_secret("BTCTURK_API_SECRET")
+BTCTURK_API_SECRET = env.str("BTCTURK_API_SECRET", "")
+if BTCTURK_API_SECRET:  # a secret that is not base64 stops start-up (the value is never shown)
+    try:
+        decode_secret(BTCTURK_API_SECRET)
+    except ConfigurationError as _exc:
+        raise ImproperlyConfigured(str(_exc)) from None
 # The key's permissions as shown on BTCTurk's API Access page; BTCTurk has no endpoint that
 # reports them. "withdraw" here blocks live trading; empty = unknown (doctor warns).
 BTCTURK_API_PERMISSIONS = env.csv(

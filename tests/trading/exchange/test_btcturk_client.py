@@ -848,8 +848,7 @@ def test_the_rate_limit_identity_is_a_hash_of_the_key_never_the_key() -> None:
     assert [c[2] for c in limiter.calls] == [IDENTITY, "public"]
     assert client.identity == IDENTITY
     assert KEY not in repr(client)
-    if hasattr(ratelimit, "rate_limit_identity"):  # the limiter's own naming, when present
-        assert ratelimit.rate_limit_identity(KEY) == IDENTITY
+    assert ratelimit.rate_limit_identity(KEY) == IDENTITY
 
 
 def test_logs_never_carry_the_key_secret_or_signature(caplog: pytest.LogCaptureFixture) -> None:

@@ -36,7 +36,6 @@ and order ids.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import random
 import re
@@ -95,7 +94,7 @@ from trading.exchange.errors import (
     NonRetryableError,
     OutcomeUncertain,
 )
-from trading.exchange.ratelimit import RateLimiter
+from trading.exchange.ratelimit import RateLimiter, rate_limit_identity
 from trading.exchange.retry import RetryPolicy
 
 logger = logging.getLogger(__name__)
@@ -146,11 +145,7 @@ class BtcturkClient:
                 "exactly as BTCTurk shows it"
             )
         secret = decode_secret(api_secret) if self._api_key else b""
-        self._identity = (
-            "key-" + hashlib.sha256(self._api_key.encode()).hexdigest()[:16]
-            if self._api_key
-            else PUBLIC_IDENTITY
-        )
+        self._identity = rate_limit_identity(self._api_key) if self._api_key else PUBLIC_IDENTITY
         self._clock = clock or ServerClock()
         self._transport = BtcturkTransport(
             base_url=base_url,

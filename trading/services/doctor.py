@@ -23,6 +23,7 @@ from django.db.migrations.executor import MigrationExecutor
 from trading.domain.rules import RulesBook
 from trading.domain.symbols import parse_symbol
 from trading.exchange.base import ExchangeClient
+from trading.exchange.btcturk.auth import ServerClock
 from trading.exchange.errors import ExchangeError
 from trading.services.gate import gate_state
 
@@ -161,7 +162,7 @@ def _exchange_clock(client: ExchangeClient) -> tuple[Status, str]:
     sent = time.time_ns() // 1_000_000
     server_ms = client.server_time_ms()
     received = time.time_ns() // 1_000_000
-    offset = server_ms - (sent + received) // 2
+    offset = ServerClock().record(sent_ms=sent, received_ms=received, server_ms=server_ms)
     detail = f"reachable in {received - sent} ms; server clock offset {offset:+d} ms"
     if abs(offset) > CLOCK_FAIL_MS:
         return Status.FAIL, detail + " (beyond BTCTurk's 5 s stamp window: fix the host clock)"

@@ -3,7 +3,7 @@
 Fills are trade-level and unique per account on the exchange trade id (DESIGN.md section 5);
 entries and positions are derived from them by :func:`ledger.services.fill_record`. ``account``
 names a live account or a paper/backtest run. Money and quantities are ``DecimalField``
-(36 digits, 12 decimal places); prices and PnL are in the symbol's quote asset (TRY), quantities
+(40 digits, 20 decimal places, so a venue's fees are kept exactly); prices and PnL are in the symbol's quote asset (TRY), quantities
 in base units, timestamps UTC.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from django.db import models
 
-MONEY = {"max_digits": 36, "decimal_places": 12}
+MONEY = {"max_digits": 40, "decimal_places": 20}
 
 
 class LedgerFill(models.Model):

@@ -1,4 +1,13 @@
-"""Celery tasks of the trading app: interfaces only (load, call one service, report)."""
+"""Celery tasks of the trading app: interfaces only (load, call one service, report).
+
+Each task carries an explicit ``name``, takes plain ids (the account's name), calls one service
+and returns a small JSON-able summary. The services take their single-flight locks themselves
+(``meva.locks``), so ``manage.py`` commands share the lock with the tasks; every hard time
+limit here is below its lock's TTL (tested), so a running task never outlives its lock. Nothing
+is retried: a cycle is not idempotent across clocks, and beat runs reconciliation again anyway.
+The cycle and reconciliation services are imported inside the task bodies, so this module
+(and the worker) import without them.
+"""
 
 from __future__ import annotations
 
@@ -12,13 +21,68 @@ from trading.services.instruments import instruments_sync
 
 logger = logging.getLogger(__name__)
 
-# Below the lock's TTL (meva.locks: instruments_sync 600 s), so the lock outlives the task.
+# Hard time limits in seconds, each below its lock's TTL in meva.locks (300 s for the account
+# locks, 600 s for instruments_sync); the soft limit (raised inside the task, so the service can
+# record the failure) comes SOFT_MARGIN_S earlier. Enforced by the prefork pool, not by --pool=solo.
+CYCLE_RUN_TIME_LIMIT_S = 180
+ORDERS_RECONCILE_TIME_LIMIT_S = 180
+BALANCES_CHECK_TIME_LIMIT_S = 120
 INSTRUMENTS_SYNC_TIME_LIMIT_S = 300
+SOFT_MARGIN_S = 30
+
+
+@shared_task(
+    name="trading.cycle_run",
+    soft_time_limit=CYCLE_RUN_TIME_LIMIT_S - SOFT_MARGIN_S,
+    time_limit=CYCLE_RUN_TIME_LIMIT_S,
+)
+def cycle_run_task(account: str) -> dict[str, object]:
+    """Run one trading cycle for account ``account`` (its name); never retried.
+
+    Returns ``{"cycle_id": int, "status": str}`` of the Cycle row the service wrote (status
+    ``skipped`` when another cycle of the account holds the lock). Errors propagate.
+    """
+    from trading.services.cycle import cycle_run
+
+    cycle = cycle_run(account_name=account, actor="task:trading.cycle_run")
+    return {"cycle_id": cycle.id, "status": str(cycle.status)}
+
+
+@shared_task(
+    name="trading.orders_reconcile",
+    soft_time_limit=ORDERS_RECONCILE_TIME_LIMIT_S - SOFT_MARGIN_S,
+    time_limit=ORDERS_RECONCILE_TIME_LIMIT_S,
+)
+def orders_reconcile_task(account: str) -> dict[str, object]:
+    """Reconcile the open and uncertain orders of account ``account`` with the exchange.
+
+    Returns the service result's ``as_dict()``. Not retried: beat runs it again.
+    """
+    from trading.services.reconcile import orders_reconcile
+
+    result = orders_reconcile(account_name=account, actor="task:trading.orders_reconcile")
+    return result.as_dict()
+
+
+@shared_task(
+    name="trading.balances_check",
+    soft_time_limit=BALANCES_CHECK_TIME_LIMIT_S - SOFT_MARGIN_S,
+    time_limit=BALANCES_CHECK_TIME_LIMIT_S,
+)
+def balances_check_task(account: str) -> dict[str, object]:
+    """Compare account ``account``'s ledger balances with the exchange's and alert on drift.
+
+    Returns the service result's ``as_dict()``. Not retried: beat runs it again.
+    """
+    from trading.services.reconcile import balances_check
+
+    result = balances_check(account_name=account, actor="task:trading.balances_check")
+    return result.as_dict()
 
 
 @shared_task(
     name="trading.instruments_sync",
-    soft_time_limit=INSTRUMENTS_SYNC_TIME_LIMIT_S - 30,
+    soft_time_limit=INSTRUMENTS_SYNC_TIME_LIMIT_S - SOFT_MARGIN_S,
     time_limit=INSTRUMENTS_SYNC_TIME_LIMIT_S,
 )
 def instruments_sync_task() -> dict[str, object]:

@@ -241,3 +241,22 @@ def test_every_registered_lock_has_a_positive_ttl() -> None:
         locks.LOCK_TTL_SECONDS
     )
     assert all(ttl > 0 for ttl in locks.LOCK_TTL_SECONDS.values())
+
+
+@pytest.mark.parametrize(
+    ("task_name", "lock_name"),
+    [
+        ("trading.cycle_run", CYCLE),
+        ("trading.orders_reconcile", "orders_reconcile:{account}"),
+        ("trading.balances_check", "balances_check:{account}"),
+        ("trading.instruments_sync", "instruments_sync"),
+    ],
+)
+def test_each_locked_task_is_stopped_before_its_lock_expires(
+    task_name: str, lock_name: str
+) -> None:
+    import trading.tasks  # noqa: F401  (registers the tasks)
+    from meva.celery import app
+
+    task = app.tasks[task_name]
+    assert 0 < task.soft_time_limit < task.time_limit < lock_ttl(lock_name)

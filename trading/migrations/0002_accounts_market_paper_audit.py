@@ -151,7 +151,6 @@ class Migration(migrations.Migration):
                 ('filled', models.DecimalField(decimal_places=20, default=0, max_digits=40)),
                 ('quote_left', models.DecimalField(decimal_places=20, default=0, max_digits=40)),
                 ('lock', models.DecimalField(decimal_places=20, default=0, max_digits=40)),
-                ('spent', models.DecimalField(decimal_places=20, default=0, max_digits=40)),
                 ('reject_code', models.CharField(blank=True, max_length=64)),
                 ('updated_ms', models.BigIntegerField(default=0)),
             ],

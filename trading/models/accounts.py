@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 
+from trading.domain.symbols import Symbol, parse_symbol
 from trading.models.fields import EXACT
 
 
@@ -82,3 +83,13 @@ class Account(models.Model):
     @property
     def is_live(self) -> bool:
         return self.mode == AccountMode.LIVE
+
+    @property
+    def symbol_list(self) -> list[Symbol]:
+        """``symbols`` parsed, in the stored order."""
+        return [parse_symbol(text) for text in self.symbols]
+
+    @property
+    def quote_asset(self) -> str:
+        """The quote asset all the account's symbols share (``TRY``)."""
+        return self.symbol_list[0].quote

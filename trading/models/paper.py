@@ -73,7 +73,6 @@ class PaperOrder(models.Model):
     filled = models.DecimalField(default=0, **EXACT)
     quote_left = models.DecimalField(default=0, **EXACT)
     lock = models.DecimalField(default=0, **EXACT)
-    spent = models.DecimalField(default=0, **EXACT)
     reject_code = models.CharField(max_length=64, blank=True)
     updated_ms = models.BigIntegerField(default=0)
 

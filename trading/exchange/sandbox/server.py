@@ -11,10 +11,16 @@ Typical test use::
 The server binds its socket before starting (port 0 = a free port), so the URLs are known at
 once; :meth:`SandboxServer.start` returns when uvicorn accepts connections (or raises
 ``RuntimeError`` after ``timeout`` seconds).
+
+Every accepted connection gets ``TCP_NODELAY`` (:class:`NoDelayHTTPProtocol`). Without it a
+keep-alive client stalls about 40 ms per request (Nagle holding the response's last segment
+until the client's delayed ACK): ~180 req/s instead of thousands with 8 clients
+(``bench/sandbox_throughput.py``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
 import threading
@@ -23,8 +29,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import uvicorn
+from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from replay.domain.dataset import ReplayDataset, load_dataset
 from trading.exchange.sandbox.app import build_app
@@ -44,6 +52,31 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def set_nodelay(transport: asyncio.BaseTransport) -> None:
+    """Turn Nagle's algorithm off on ``transport``'s TCP socket (no-op for other sockets)."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class NoDelayHTTPProtocol(AutoHTTPProtocol):
+    """uvicorn's HTTP protocol (httptools or h11, as uvicorn's ``http="auto"`` picks) with
+    ``TCP_NODELAY`` set on each accepted connection; passed as ``uvicorn.Config(http=...)``,
+    which takes a protocol class. A websocket upgrade keeps the same socket.
+
+    Why a hook: uvloop sets ``TCP_NODELAY`` on accepted sockets, but the stdlib asyncio loop
+    (uvicorn's choice without uvloop, as in the Docker image: uvloop is only in the dev venv,
+    through ccxt) only does so for sockets whose ``proto`` is ``IPPROTO_TCP``, and a socket
+    accepted from a listener made with ``socket.socket(family, SOCK_STREAM)`` has ``proto``
+    0. Setting the option here does not depend on the loop, on how the listener was made, or
+    on whether the OS copies the listener's options to accepted sockets.
+    """
+
+    def connection_made(self, transport: asyncio.Transport) -> None:
+        set_nodelay(transport)
+        super().connection_made(transport)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +180,7 @@ class SandboxServer:
     def _uvicorn(self) -> uvicorn.Server:
         config = uvicorn.Config(
             self.app,
+            http=NoDelayHTTPProtocol,
             log_level="warning",
             lifespan="on",
             timeout_graceful_shutdown=1,
@@ -186,6 +220,18 @@ class SandboxServer:
         if wait and self._thread is not threading.current_thread():
             self._thread.join(timeout)
 
+    def connection_sockets(self) -> list[Any]:
+        """The server side of each open client connection (diagnostics and tests): the
+        loop's read-only socket views (``getsockopt``, ``getsockname``, ``getpeername``).
+
+        Call it while the connections are idle: uvicorn updates the set in its own thread.
+        """
+        if self._server is None:
+            return []
+        connections = list(self._server.server_state.connections)
+        sockets = (c.transport.get_extra_info("socket") for c in connections)
+        return [sock for sock in sockets if sock is not None]
+
     def serve_forever(self) -> None:
         """Serve in the calling thread until interrupted (uvicorn handles Ctrl-C)."""
         self._uvicorn().run(sockets=[self._socket])
@@ -212,7 +258,9 @@ class SandboxServer:
 
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not the default 0: the asyncio loop copies ``proto`` to accepted sockets
+    # and enables TCP_NODELAY only on those it sees as TCP (NoDelayHTTPProtocol does anyway).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))

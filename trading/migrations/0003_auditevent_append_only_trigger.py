@@ -28,7 +28,8 @@ DROP FUNCTION IF EXISTS trading_auditevent_append_only();
 def _on_postgres(sql: str):
     def run(apps, schema_editor) -> None:
         if schema_editor.connection.vendor == "postgresql":
-            schema_editor.execute(sql)
+            # params=None: the SQL is sent as is (its '%' is PL/pgSQL's, not a placeholder)
+            schema_editor.execute(sql, params=None)
 
     return run
 

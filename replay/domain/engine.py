@@ -43,9 +43,10 @@ from ledger.domain.fills import Fill
 from ledger.domain.portfolio import Portfolio, portfolio_apply_fill, portfolio_equity_series
 from replay.domain.dataset import ReplayDataset
 from replay.domain.metrics import RoundTrip, round_trips, sharpe_ratio, win_rate
+from trading.domain.cycle import fill_from_trade
 from trading.domain.intents import Intent
 from trading.domain.market import MarketSnapshot
-from trading.domain.orders import OrderRequest, OrderStatus, OrderType, Side
+from trading.domain.orders import OrderRequest, OrderType, Side
 from trading.domain.planner import Cancel, CycleInputs, OpenOrder, plan_cycle
 from trading.domain.risk import (
     Denial,
@@ -58,7 +59,7 @@ from trading.domain.strategies.base import Strategy
 from trading.domain.strategies.signals import EVERY_BAR, SignalBars
 from trading.domain.symbols import Symbol
 from trading.domain.universe import UniverseLimits
-from trading.domain.venue import FillModel, SimulatedVenue
+from trading.domain.venue import FillModel, SimulatedVenue, VenueReject
 
 EMPTY: tuple = ()
 ProgressFn = Callable[[int, int], None]
@@ -253,7 +254,8 @@ class _Run:
             if resume > seq:
                 return resume
         market = self._market(now)
-        new_fills, self.fill_cursor = self.venue.fills_since(self.fill_cursor)
+        trades, self.fill_cursor = self.venue.fills_since(self.fill_cursor)
+        new_fills = [fill_from_trade(t) for t in trades]
         self.fills.extend(new_fills)
         open_orders = (
             [
@@ -327,7 +329,8 @@ class _Run:
         fills: list[Fill] = []
         portfolio = self.portfolio
         if venue.fill_count != self.fill_cursor:
-            fills, _ = venue.fills_since(self.fill_cursor)
+            trades, _ = venue.fills_since(self.fill_cursor)
+            fills = [fill_from_trade(t) for t in trades]
             for fill in fills:  # step 3 exactly as the planner does it
                 portfolio = portfolio_apply_fill(portfolio, fill)
         positions = portfolio.positions
@@ -519,10 +522,10 @@ class _Run:
             self._show_last_price(symbol)
         for order in plan.orders:
             ack = self.venue.submit_order(order, now_ms=now)
-            if ack.status is OrderStatus.REJECTED:
+            if isinstance(ack, VenueReject):
                 rejected.append(
                     Denial(
-                        f"VENUE_{ack.reject_code}",
+                        f"VENUE_{ack.code}",
                         ack.detail,
                         order.symbol,
                         order.side,

@@ -17,13 +17,14 @@ from hypothesis import strategies as st
 from ledger.domain.fills import Liquidity
 from trading.domain.market import Bar
 from trading.domain.orders import OrderRequest, OrderStatus, OrderType, Side
+from trading.domain.reports import AssetBalance, CancelAck, OrderReport, SubmitAck, TradeReport
 from trading.domain.rules import ExchangeRules
 from trading.domain.symbols import Symbol
 from trading.domain.venue import (
-    Balance,
     FillModel,
     SimulatedVenue,
     UnknownOrder,
+    VenueReject,
 )
 
 D = Decimal
@@ -94,8 +95,15 @@ def balance(venue: SimulatedVenue, asset: str) -> tuple[Decimal, Decimal]:
 
 def submit(venue: SimulatedVenue, request: OrderRequest) -> str:
     ack = venue.submit_order(request, now_ms=0)
-    assert ack.status is OrderStatus.OPEN, ack
+    assert isinstance(ack, SubmitAck), ack
+    assert venue.get_order(ack.order_id).status is OrderStatus.OPEN
     return ack.order_id
+
+
+def reject_code(venue: SimulatedVenue, order_id: str) -> str | None:
+    """The reject code the venue recorded for ``order_id`` (kept in its persisted state)."""
+    [order] = [o for o in venue.state().orders if o.order_id == order_id]
+    return order.reject_code
 
 
 # --- fill rules: FillModel.BAR ---------------------------------------------------------------
@@ -137,8 +145,11 @@ def test_a_limit_order_fills_by_the_bar_rule(
         assert (fill.price, fill.liquidity) == (D(expected[0]), expected[1])
         assert fill.quantity == D("0.5")
         assert fill.side is side
+        assert isinstance(fill, TradeReport)
+        assert fill.order_id == order_id
         assert venue.get_order(order_id).status is OrderStatus.FILLED
-        assert venue.get_order(order_id).filled_quantity == D("0.5")
+        assert venue.get_order(order_id).filled == D("0.5")
+        assert venue.get_order(order_id).remaining == 0
         assert not venue.has_open_orders(BTC_TRY)
 
 
@@ -288,7 +299,9 @@ def test_a_market_buy_spends_its_quote_amount_across_bars_at_each_open() -> None
     spent = D("2000") + D("2500") + D("5000") + D("499.8")
     order = venue.get_order(order_id)
     assert order.status is OrderStatus.FILLED  # 0.2 TRY left cannot buy one step (0.3 TRY)
-    assert order.filled_quantity == D("14.1666")
+    assert sum(f.quantity for f in fills) == D("14.1666")
+    # a market buy reports its size in quote, as BTCTurk does: 10,000 to spend, 0.2 left
+    assert (order.quantity, order.remaining, order.filled) == (D("10000"), D("0.2"), spent)
     assert balance(venue, "TRY") == (D("100000") - spent * D("1.002"), D("0"))
     assert balance(venue, "BTC") == (D("24.1666"), D("0"))
 
@@ -327,7 +340,7 @@ def test_next_open_cancels_the_unfilled_rest_of_a_capped_limit_order() -> None:
 
     order = venue.get_order(order_id)
     assert (fill.price, fill.quantity) == (D("990"), D("2"))
-    assert (order.status, order.filled_quantity) == (OrderStatus.CANCELED, D("2"))
+    assert (order.status, order.filled) == (OrderStatus.CANCELED, D("2"))
     assert balance(venue, "TRY") == (D("100000") - D("1980") - D("3.96"), D("0"))
 
 
@@ -391,7 +404,7 @@ def test_balances_after_a_buy_then_a_sell_equal_the_hand_calculation() -> None:
 
     assert balance(venue, "TRY") == (D("100195.8"), D("0"))
     assert balance(venue, "BTC") == (D("0"), D("0"))
-    assert venue.balances()["TRY"] == Balance("TRY", D("100195.8"), D("0"))
+    assert venue.balances()["TRY"] == AssetBalance("TRY", D("100195.8"), D("0"))
     assert venue.balances()["TRY"].total == D("100195.8")
 
 
@@ -424,8 +437,9 @@ def test_an_accepted_order_locks_its_worst_case_and_cancel_releases_it(
 
     ack = venue.cancel_order(order_id, now_ms=1)
 
-    assert (ack.status, ack.order_id, ack.reject_code) == (OrderStatus.CANCELED, order_id, None)
+    assert ack == CancelAck(order_id)
     assert venue.get_order(order_id).status is OrderStatus.CANCELED
+    assert venue.get_order(order_id).updated_ms == 1
     assert balance(venue, asset) == start
     assert not venue.has_open_orders(BTC_TRY)
 
@@ -449,7 +463,7 @@ def test_cancel_of_a_partially_filled_order_releases_only_the_rest() -> None:
     venue.cancel_order(order_id, now_ms=1)
 
     order = venue.get_order(order_id)
-    assert (order.status, order.filled_quantity) == (OrderStatus.CANCELED, D("2"))
+    assert (order.status, order.filled, order.remaining) == (OrderStatus.CANCELED, D("2"), D("3"))
     assert balance(venue, "TRY") == (D("100000") - D("2000") - D("2"), D("0"))
     assert balance(venue, "BTC") == (D("12"), D("0"))
 
@@ -507,11 +521,12 @@ def test_each_failed_check_rejects_with_its_code_and_is_recorded(
 
     ack = venue.submit_order(request_, now_ms=5)
 
-    assert (ack.status, ack.reject_code) == (OrderStatus.REJECTED, code)
+    assert isinstance(ack, VenueReject)
+    assert ack.code == code
     assert ack.detail
     assert ack.client_order_id == request_.client_order_id
     recorded = venue.get_order(ack.order_id)
-    assert (recorded.status, recorded.reject_code, recorded.created_ms) == (
+    assert (recorded.status, reject_code(venue, ack.order_id), recorded.created_ms) == (
         OrderStatus.REJECTED,
         code,
         5,
@@ -526,8 +541,9 @@ def test_a_buy_needs_free_balance_for_the_fee_too() -> None:
     rejected = venue.submit_order(limit(Side.BUY, "1000", "1"), now_ms=0)
     accepted = venue.submit_order(limit(Side.BUY, "998", "1"), now_ms=0)  # 998 * 1.002
 
-    assert rejected.reject_code == "INSUFFICIENT_BALANCE"
-    assert accepted.status is OrderStatus.OPEN
+    assert rejected.code == "INSUFFICIENT_BALANCE"
+    assert isinstance(accepted, SubmitAck)
+    assert venue.get_order(accepted.order_id).status is OrderStatus.OPEN
     assert balance(venue, "TRY") == (D("0.004"), D("999.996"))
 
 
@@ -537,7 +553,7 @@ def test_balance_locked_by_an_open_order_is_not_free_for_the_next() -> None:
 
     ack = venue.submit_order(limit(Side.SELL, "1000", "0.6"), now_ms=0)
 
-    assert ack.reject_code == "INSUFFICIENT_BALANCE"
+    assert ack.code == "INSUFFICIENT_BALANCE"
     assert "0.4" in ack.detail
 
 
@@ -550,9 +566,10 @@ def test_a_market_sell_is_checked_against_min_notional_at_the_last_close() -> No
     small = venue.submit_order(market_sell("0.0999"), now_ms=1)
     enough = venue.submit_order(market_sell("0.1"), now_ms=1)
 
-    assert early.status is OrderStatus.OPEN
-    assert small.reject_code == "MIN_NOTIONAL"
-    assert enough.status is OrderStatus.OPEN
+    assert isinstance(early, SubmitAck)
+    assert small.code == "MIN_NOTIONAL"
+    assert isinstance(enough, SubmitAck)
+    assert venue.get_order(enough.order_id).status is OrderStatus.OPEN
 
 
 def test_a_duplicate_client_order_id_is_rejected_even_after_the_first_order_closed() -> None:
@@ -562,12 +579,13 @@ def test_a_duplicate_client_order_id_is_rejected_even_after_the_first_order_clos
     venue.cancel_order(first.order_id, now_ms=1)
     third = venue.submit_order(limit(Side.BUY, "1002", "1", coid="same"), now_ms=2)
 
-    assert first.status is OrderStatus.OPEN
-    assert (second.status, second.reject_code) == (
+    assert isinstance(first, SubmitAck)
+    assert isinstance(second, VenueReject)
+    assert (venue.get_order(second.order_id).status, second.code) == (
         OrderStatus.REJECTED,
         "DUPLICATE_CLIENT_ORDER_ID",
     )
-    assert third.reject_code == "DUPLICATE_CLIENT_ORDER_ID"
+    assert third.code == "DUPLICATE_CLIENT_ORDER_ID"
     assert "'same'" in second.detail
 
 
@@ -577,8 +595,8 @@ def test_a_rejected_order_does_not_reserve_its_client_order_id() -> None:
 
     accepted = venue.submit_order(limit(Side.BUY, "1000", "1", coid="retry"), now_ms=1)
 
-    assert rejected.reject_code == "MIN_NOTIONAL"
-    assert accepted.status is OrderStatus.OPEN
+    assert rejected.code == "MIN_NOTIONAL"
+    assert isinstance(accepted, SubmitAck)
 
 
 # --- cancel, lookups, ids, cursor ------------------------------------------------------------
@@ -587,11 +605,8 @@ def test_a_rejected_order_does_not_reserve_its_client_order_id() -> None:
 def test_cancel_of_an_unknown_order_is_refused_with_order_not_found() -> None:
     ack = make_venue().cancel_order("404", now_ms=0)
 
-    assert (ack.status, ack.reject_code, ack.order_id) == (
-        OrderStatus.REJECTED,
-        "ORDER_NOT_FOUND",
-        "404",
-    )
+    assert isinstance(ack, VenueReject)
+    assert (ack.code, ack.order_id) == ("ORDER_NOT_FOUND", "404")
 
 
 @pytest.mark.parametrize("how", ["filled", "canceled", "rejected", "expired"])
@@ -610,7 +625,8 @@ def test_cancel_of_a_terminal_order_is_refused(how: str) -> None:
 
     ack = venue.cancel_order(order_id, now_ms=2)
 
-    assert (ack.status, ack.reject_code) == (OrderStatus.REJECTED, "ORDER_COULD_NOT_BE_CANCELED")
+    assert isinstance(ack, VenueReject)
+    assert ack.code == "ORDER_COULD_NOT_BE_CANCELED"
     assert venue.get_order(order_id).status is status_before
     assert venue.balances() == balances_before
 
@@ -719,20 +735,29 @@ cancels = st.tuples(st.just("cancel"), st.integers(min_value=1, max_value=30))
 operations = st.lists(st.one_of(submits, bars, submits, bars, cancels), min_size=4, max_size=40)
 
 
-def _apply(venue: SimulatedVenue, op: tuple, step: int) -> None:
+def _prepare(op: tuple) -> tuple:
+    """``op`` with its order request built once (client order ids come from a counter)."""
     kind = op[0]
     if kind == "limit":
-        venue.submit_order(limit(op[1], str(op[2]), str(op[3])), now_ms=step)
-    elif kind == "market_buy":
-        venue.submit_order(market_buy(str(op[1])), now_ms=step)
-    elif kind == "market_sell":
-        venue.submit_order(market_sell(str(op[1])), now_ms=step)
-    elif kind == "cancel":
-        venue.cancel_order(str(op[1]), now_ms=step)
-    else:
-        _, o, c, up, down, volume = op
-        candle = Bar(step, o, max(o, c) + up, max(min(o, c) - down, D(1)), c, volume)
-        venue.on_bar(BTC_TRY, candle)
+        return ("submit", limit(op[1], str(op[2]), str(op[3])))
+    if kind == "market_buy":
+        return ("submit", market_buy(str(op[1])))
+    if kind == "market_sell":
+        return ("submit", market_sell(str(op[1])))
+    return op
+
+
+def _apply(venue: SimulatedVenue, op: tuple, step: int) -> object:
+    """Apply one operation; returns the venue's answer (ack, reject or fills)."""
+    op = _prepare(op)
+    kind = op[0]
+    if kind == "submit":
+        return venue.submit_order(op[1], now_ms=step)
+    if kind == "cancel":
+        return venue.cancel_order(str(op[1]), now_ms=step)
+    _, o, c, up, down, volume = op
+    candle = Bar(step, o, max(o, c) + up, max(min(o, c) - down, D(1)), c, volume)
+    return venue.on_bar(BTC_TRY, candle)
 
 
 @settings(derandomize=True, max_examples=200, deadline=None)
@@ -769,7 +794,8 @@ def test_balances_never_go_negative_and_move_exactly_with_fills(
         assert venue.balances()["TRY"].locked == 0
         assert venue.balances()["BTC"].locked == 0
     for order in venue.open_orders():
-        assert order.filled_quantity < order.quantity or order.order_type is OrderType.MARKET
+        assert isinstance(order, OrderReport)
+        assert order.filled < order.quantity or order.order_type is OrderType.MARKET
 
 
 def test_orders_since_lists_every_submitted_order_once_with_a_cursor() -> None:
@@ -788,3 +814,87 @@ def test_orders_since_lists_every_submitted_order_once_with_a_cursor() -> None:
     assert [o.client_order_id for o in later] == ["c"] and end == 3
     with pytest.raises(ValueError, match="cursor 4"):
         venue.orders_since(4)
+
+
+# --- property: a venue restored from its state continues exactly -----------------------------
+
+SETTINGS = {"fee_maker_bps": D("10"), "fee_taker_bps": D("20"), "account": "paper-1"}
+
+
+@settings(derandomize=True, max_examples=200, deadline=None)
+@given(
+    ops=operations,
+    split=st.integers(min_value=0, max_value=40),
+    fill_model=st.sampled_from(list(FillModel)),
+    share=st.sampled_from([None, D("0.1"), D("0.5")]),
+)
+def test_a_venue_restored_from_its_state_behaves_like_one_never_snapshotted(
+    ops: list[tuple], split: int, fill_model: FillModel, share: Decimal | None
+) -> None:
+    options = {**SETTINGS, "fill_model": fill_model, "max_volume_share": share}
+    original = SimulatedVenue(
+        rules={BTC_TRY: RULES}, balances={"TRY": D("20000"), "BTC": D("5")}, **options
+    )
+    split = min(split, len(ops))
+    for step, op in enumerate(ops[:split]):
+        _apply(original, op, step)
+
+    saved = original.state()
+    restored = SimulatedVenue.from_state(saved, rules={BTC_TRY: RULES}, **options)
+
+    assert restored.state() == saved
+    for step, op in enumerate(ops[split:], start=split):
+        prepared = _prepare(op)  # the same request (client order id) goes to both venues
+        assert _apply(restored, prepared, step) == _apply(original, prepared, step)
+        assert restored.balances() == original.balances()
+        assert restored.open_orders() == original.open_orders()
+    assert restored.fills_since(0) == original.fills_since(0)
+    assert restored.orders_since(0) == original.orders_since(0)
+    assert restored.state() == original.state()
+
+
+def test_the_state_holds_locks_fills_ids_and_prices() -> None:
+    venue = make_venue(max_volume_share=D("0.1"), account="p")
+    resting = submit(venue, limit(Side.BUY, "1000", "5", coid="rest"))
+    venue.submit_order(limit(Side.BUY, "1000", "0.01", coid="tiny"), now_ms=3)  # rejected
+    [fill] = venue.on_bar(BTC_TRY, bar("1010", "1020", "990", "1000", volume="20", ts=60_000))
+
+    state = venue.state()
+
+    assert state.next_order_id == 3
+    assert state.used_client_order_ids == frozenset({"rest"})
+    assert state.fills == (fill,)
+    assert state.last_prices == {BTC_TRY: D("1000")}
+    assert state.balances["TRY"] == AssetBalance("TRY", D("94990"), D("3008"))
+    first, second = state.orders
+    assert (first.order_id, first.status, first.filled, first.lock) == (
+        resting,
+        OrderStatus.PARTIALLY_FILLED,
+        D("2"),
+        D("3008"),  # 5,010 locked at 20 bps, minus 2,000 + 2 maker fee paid
+    )
+    assert (first.created_ms, first.updated_ms) == (0, 60_000)
+    assert (second.status, second.reject_code, second.lock) == (
+        OrderStatus.REJECTED,
+        "MIN_NOTIONAL",
+        D("0"),
+    )
+
+
+def test_a_restored_venue_continues_the_order_and_trade_numbering() -> None:
+    venue = make_venue(account="p")
+    submit(venue, limit(Side.SELL, "1000", "1"))
+    venue.on_bar(BTC_TRY, bar("1000", "1000", "1000", "1000"))
+
+    restored = SimulatedVenue.from_state(
+        venue.state(),
+        rules={BTC_TRY: RULES},
+        fee_maker_bps=D("10"),
+        fee_taker_bps=D("20"),
+        account="p",
+    )
+    order_id = submit(restored, limit(Side.SELL, "1000", "1"))
+    [fill] = restored.on_bar(BTC_TRY, bar("1000", "1000", "1000", "1000", ts=120_000))
+
+    assert (order_id, fill.trade_id) == ("2", "p-t2")
+    assert restored.fills_since(0)[1] == 2

@@ -5,6 +5,13 @@ reconciliation reports of DESIGN.md section 5). Every adapter (BTCTurk REST and 
 the simulated venue) produces exactly these, so reconciliation, the ledger and the planner
 never see a venue's wire format. Units: prices quote per base unit, quantities base units,
 times epoch milliseconds UTC, ids strings (BTCTurk trade ids exceed 2**53).
+
+One type represents an order in each layer: the planner sends an
+:class:`~trading.domain.orders.OrderRequest` and sees resting orders as :class:`OrderReport`;
+every venue and the exchange port (BTCTurk, the simulated venue, its adapter) answer with
+:class:`OrderReport`; the database holds ``trading.models.Order``; the sandbox exchange's wire
+side keeps its ``OrderRecord``. A fill is a :class:`TradeReport` until the ledger turns it
+into a ``ledger.domain.fills.Fill`` (``trading.domain.cycle.fill_from_trade``).
 """
 
 from __future__ import annotations
@@ -159,6 +166,8 @@ class TradeReport:
     ``quantity`` is positive base units whatever the side; ``fee`` and ``tax`` are positive
     amounts charged in ``fee_asset`` (BTCTurk reports them negative; ``tax`` is VAT on the
     fee). ``client_order_id`` is ``""`` when the source does not carry it (REST trades).
+    ``liquidity`` is ``"maker"`` or ``"taker"`` when the venue says which (the simulated
+    venue, websocket events), ``None`` when it does not (BTCTurk REST trades).
     """
 
     trade_id: str
@@ -172,6 +181,7 @@ class TradeReport:
     tax: Decimal
     fee_asset: str
     ts_ms: int
+    liquidity: str | None = None
 
     @property
     def notional(self) -> Decimal:

@@ -1,10 +1,23 @@
 """The simulated venue: BTCTurk-like order matching against closed bars, in memory.
 
 It implements the order interface the live BTCTurk adapter implements (submit, cancel, get,
-open orders, balances, fills since a cursor), so a backtest, a paper session and the sandbox
-exchange drive the same planner through the same port. Pure domain: Decimal maths, no clock
-(callers pass ``now_ms``), no I/O. Units: prices quote per base unit, quantities base units,
-fees basis points of the notional, times epoch milliseconds UTC.
+open orders, balances, fills since a cursor) and answers in the port's report types
+(:mod:`trading.domain.reports`): orders are :class:`~trading.domain.reports.OrderReport`,
+fills :class:`~trading.domain.reports.TradeReport` (with ``liquidity``), balances
+:class:`~trading.domain.reports.AssetBalance`, accepted submits and cancels
+:class:`~trading.domain.reports.SubmitAck` / :class:`~trading.domain.reports.CancelAck`, and a
+refusal a :class:`VenueReject`. So a backtest, a paper session and the sandbox exchange drive
+the same planner through the same port; ``trading.exchange.simulated`` only maps refusals to
+the error taxonomy. Pure domain: Decimal maths, no clock (callers pass ``now_ms``), no I/O.
+Units: prices quote per base unit, quantities base units, fees basis points of the notional,
+times epoch milliseconds UTC.
+
+One type represents an order in each layer: the planner sends an
+:class:`~trading.domain.orders.OrderRequest` and sees resting orders as ``OrderReport``; this
+venue and the exchange port answer with ``OrderReport``; the database holds
+``trading.models.Order``; the sandbox wire keeps its ``OrderRecord``. As BTCTurk reports it,
+a market buy's ``OrderReport.quantity`` and ``remaining`` are quote amounts (the amount to
+spend and what is left of it); every other order's are base units.
 
 Acceptance (checked in this order; the first failure rejects, reference/btcturk_api.md 4.7, 5):
 
@@ -23,8 +36,10 @@ reject code                           BTCTurk equivalent
 ``INSUFFICIENT_BALANCE``              1122 FAILED_ORDER_WITH_OPEN_ORDERS / BALANCE_NOT_ENOUGH
 ====================================  ===============================================
 
-A rejected submit is recorded as an order (status ``REJECTED``, ``reject_code`` set, it gets
-an order id) and does not reserve its client order id. An accepted order is ``OPEN`` and locks
+A rejected submit is answered with a :class:`VenueReject` (code, detail, and the order id it
+was recorded under), is recorded as an order (status ``REJECTED``, reject code kept in its
+:class:`~trading.domain.venue_state.OrderState`, it gets an order id) and does not reserve
+its client order id. An accepted order is ``OPEN`` and locks
 balance: a limit buy ``price * quantity * (1 + fee rate)`` quote, a market buy
 ``quote_amount * (1 + fee rate)`` quote (BTCTurk: a market buy's size is the quote amount to
 spend), a sell its base ``quantity``. The fee rate of a lock is the larger of maker and taker
@@ -52,12 +67,16 @@ after the order was submitted; open orders of the symbol are matched in submissi
 - Fees: ``fee = price * quantity * bps / 10000`` in the quote asset, maker or taker as above,
   not rounded. A buy debits ``notional + fee`` from its lock; a sell credits
   ``notional - fee``. A completed or canceled order releases what is left of its lock.
-- Each fill is a :class:`~ledger.domain.fills.Fill` with trade id ``f"{account}-t{n}"``
-  (n = 1, 2, ...) and ``ts_ms`` = the bar's open time; order ids are ``"1"``, ``"2"``, ...
+- Each fill is a :class:`~trading.domain.reports.TradeReport` with trade id
+  ``f"{account}-t{n}"`` (n = 1, 2, ...), ``ts_ms`` = the bar's open time, ``fee`` as above,
+  ``tax`` 0 and ``liquidity`` ``"maker"``/``"taker"``; order ids are ``"1"``, ``"2"``, ...
 - Cancel: ``OPEN``/``PARTIALLY_FILLED`` -> ``CANCELED`` (lock released); an unknown id is
   refused with ``ORDER_NOT_FOUND`` (BTCTurk NO_ORDER_MATCHES_YOUR_REQUEST), a terminal order
   with ``ORDER_COULD_NOT_BE_CANCELED``. Status changes go through
   :func:`~trading.domain.orders.order_transition`.
+
+Persistence: :meth:`SimulatedVenue.state` and :meth:`SimulatedVenue.from_state` (paper
+accounts keep the venue in rows between cycles, :mod:`trading.domain.venue_state`).
 """
 
 from __future__ import annotations
@@ -67,7 +86,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
-from ledger.domain.fills import Fill, Liquidity
+from ledger.domain.fills import Liquidity
 from trading.domain.market import Bar
 from trading.domain.orders import (
     TERMINAL_STATUSES,
@@ -77,11 +96,14 @@ from trading.domain.orders import (
     Side,
     order_transition,
 )
+from trading.domain.reports import AssetBalance, CancelAck, OrderReport, SubmitAck, TradeReport
 from trading.domain.rules import ExchangeRules, check_order
 from trading.domain.symbols import Symbol
+from trading.domain.venue_state import OrderState, VenueState
 
 ZERO = Decimal(0)
 BPS = Decimal(10000)
+_RESTING = frozenset({OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED})
 
 
 class FillModel(StrEnum):
@@ -109,60 +131,26 @@ class UnknownOrder(LookupError):
 
 
 @dataclass(frozen=True, slots=True)
-class Balance:
-    """One asset's balance: ``free`` can be spent, ``locked`` backs open orders."""
+class VenueReject:
+    """The venue refused a submit or a cancel.
 
-    asset: str
-    free: Decimal
-    locked: Decimal
-
-    @property
-    def total(self) -> Decimal:
-        return self.free + self.locked
-
-
-@dataclass(frozen=True, slots=True)
-class VenueOrder:
-    """Snapshot of one order.
-
-    ``price`` is the limit price (``None`` for market orders: BTCTurk ignores it);
-    ``quantity`` base units as requested (for a market buy informational only: its size is
-    ``quote_amount`` in quote units); ``filled_quantity`` base units executed so far.
+    ``code`` is a venue reject code (:class:`RejectCode` or a rule code of
+    :func:`~trading.domain.rules.check_order`; the module docstring maps them to BTCTurk's),
+    ``detail`` says why in words. ``order_id`` is the id the refused submit was recorded
+    under (the requested id for a cancel); ``client_order_id`` the request's (``""`` for a
+    cancel of an unknown id).
     """
 
-    order_id: str
-    client_order_id: str
-    symbol: Symbol
-    side: Side
-    order_type: OrderType
-    price: Decimal | None
-    quantity: Decimal
-    quote_amount: Decimal | None
-    filled_quantity: Decimal
-    status: OrderStatus
-    created_ms: int
-    reject_code: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class OrderAck:
-    """Answer to a submit or cancel.
-
-    ``status`` is the order's status after the call, or ``REJECTED`` when the request was
-    refused (then ``reject_code`` says why and ``detail`` explains in words).
-    """
-
-    client_order_id: str
-    order_id: str | None
-    status: OrderStatus
-    reject_code: str | None = None
-    detail: str = ""
+    code: str
+    detail: str
+    order_id: str = ""
+    client_order_id: str = ""
 
 
 @dataclass(slots=True)
 class _Order:
     # Mutable on purpose: the matching loop updates it in place every bar; callers only ever
-    # see frozen VenueOrder snapshots.
+    # see frozen OrderReport snapshots (and OrderState for persistence).
     order_id: str
     request: OrderRequest
     created_ms: int
@@ -171,21 +159,48 @@ class _Order:
     filled: Decimal = ZERO
     quote_left: Decimal = ZERO  # market buy only: quote amount still to spend
     reject_code: str | None = None
+    updated_ms: int = 0
 
-    def snapshot(self) -> VenueOrder:
+    def report(self) -> OrderReport:
+        """This order as the port reports it (a market buy's sizes in quote units)."""
         r = self.request
-        return VenueOrder(
+        if r.order_type is OrderType.MARKET:
+            price = None
+            if r.side is Side.BUY:
+                quantity = r.quote_amount or ZERO
+                rejected = self.status is OrderStatus.REJECTED
+                remaining = quantity if rejected else max(ZERO, self.quote_left)
+            else:
+                quantity = r.quantity
+                remaining = quantity - self.filled
+        else:
+            price = r.price
+            quantity = r.quantity
+            remaining = quantity - self.filled
+        return OrderReport(
+            self.order_id,
+            r.client_order_id,
+            r.symbol,
+            r.side,
+            r.order_type,
+            self.status,
+            price,
+            quantity,
+            remaining,
+            self.created_ms,
+            self.updated_ms,
+        )
+
+    def state(self) -> OrderState:
+        return OrderState(
             order_id=self.order_id,
-            client_order_id=r.client_order_id,
-            symbol=r.symbol,
-            side=r.side,
-            order_type=r.order_type,
-            price=r.price if r.order_type is OrderType.LIMIT else None,
-            quantity=r.quantity,
-            quote_amount=r.quote_amount,
-            filled_quantity=self.filled,
+            request=self.request,
             status=self.status,
             created_ms=self.created_ms,
+            updated_ms=self.updated_ms,
+            lock=self.lock,
+            filled=self.filled,
+            quote_left=self.quote_left,
             reject_code=self.reject_code,
         )
 
@@ -233,18 +248,91 @@ class SimulatedVenue:
         self._open: dict[Symbol, dict[str, _Order]] = {}
         self._used_coids: set[str] = set()
         self._last_price: dict[Symbol, Decimal] = {}
-        self._fills: list[Fill] = []
+        self._fills: list[TradeReport] = []
         self._next_order = 1
+
+    # --- persistence -------------------------------------------------------------------
+
+    def state(self) -> VenueState:
+        """Everything needed to continue exactly (see :mod:`trading.domain.venue_state`)."""
+        return VenueState(
+            balances={a: AssetBalance(a, self._free[a], self._locked[a]) for a in self._free},
+            orders=tuple(o.state() for o in self._submitted),
+            fills=tuple(self._fills),
+            next_order_id=self._next_order,
+            used_client_order_ids=frozenset(self._used_coids),
+            last_prices=dict(self._last_price),
+        )
+
+    @classmethod
+    def from_state(
+        cls,
+        state: VenueState,
+        *,
+        rules: Mapping[Symbol, ExchangeRules],
+        fee_maker_bps: Decimal,
+        fee_taker_bps: Decimal,
+        fill_model: FillModel = FillModel.BAR,
+        max_volume_share: Decimal | None = None,
+        account: str = "sim",
+    ) -> SimulatedVenue:
+        """A venue that continues from ``state`` with these settings (as the constructor's).
+
+        From then on it answers exactly as the venue ``state`` was taken from would (same
+        order and trade ids, locks, matching order). Raises ``ValueError`` like the
+        constructor, and for a resting order of a symbol without ``rules``.
+        """
+        venue = cls(
+            rules=rules,
+            balances={},
+            fee_maker_bps=fee_maker_bps,
+            fee_taker_bps=fee_taker_bps,
+            fill_model=fill_model,
+            max_volume_share=max_volume_share,
+            account=account,
+        )
+        for asset, balance in state.balances.items():
+            venue._free[asset] = balance.free
+            venue._locked[asset] = balance.locked
+        for saved in state.orders:
+            order = _Order(
+                saved.order_id,
+                saved.request,
+                saved.created_ms,
+                saved.status,
+                saved.lock,
+                saved.filled,
+                saved.quote_left,
+                saved.reject_code,
+                saved.updated_ms,
+            )
+            venue._orders[order.order_id] = order
+            venue._submitted.append(order)
+            if order.status in _RESTING:
+                if order.request.symbol not in venue._rules:
+                    raise ValueError(f"resting order {order.order_id} has no rules")
+                venue._open.setdefault(order.request.symbol, {})[order.order_id] = order
+        venue._fills = list(state.fills)
+        venue._next_order = state.next_order_id
+        venue._used_coids = set(state.used_client_order_ids)
+        venue._last_price = dict(state.last_prices)
+        return venue
+
+    @property
+    def rules(self) -> Mapping[Symbol, ExchangeRules]:
+        """The exchange rules the venue accepts orders by, per symbol."""
+        return self._rules
 
     # --- order interface ---------------------------------------------------------------
 
-    def submit_order(self, request: OrderRequest, *, now_ms: int) -> OrderAck:
-        """Accept (``OPEN``, balance locked) or reject (``REJECTED`` + code) ``request``.
+    def submit_order(self, request: OrderRequest, *, now_ms: int) -> SubmitAck | VenueReject:
+        """Accept ``request`` (``OPEN``, balance locked) or refuse it with a reject code.
 
-        Never raises for a bad order: the reason is in the ack (module docstring lists the
-        codes and their order). ``now_ms`` becomes the order's ``created_ms``.
+        Never raises for a bad order: a :class:`VenueReject` says why (module docstring lists
+        the codes and their order). ``now_ms`` becomes the order's ``created_ms`` and the
+        ack's ``ts_ms``; the ack's ``quantity`` is the quote amount for a market buy.
         """
-        order = _Order(str(self._next_order), request, now_ms, OrderStatus.NEW)
+        order = _Order(str(self._next_order), request, now_ms, OrderStatus.NEW, updated_ms=now_ms)
         self._next_order += 1
         self._orders[order.order_id] = order
         self._submitted.append(order)
@@ -253,71 +341,72 @@ class SimulatedVenue:
         if rejection is not None:
             order.status = order_transition(order.status, OrderStatus.REJECTED)
             order.reject_code = rejection[0]
-            return OrderAck(
-                client_order_id=request.client_order_id,
-                order_id=order.order_id,
-                status=order.status,
-                reject_code=rejection[0],
-                detail=rejection[1],
-            )
+            return VenueReject(rejection[0], rejection[1], order.order_id, request.client_order_id)
         order.lock = self._lock_needed(request)
         self._move(self._lock_asset(request), order.lock, to_locked=True)
-        order.quote_left = request.quote_amount if order.market_buy else ZERO
+        market_buy = order.market_buy
+        order.quote_left = request.quote_amount if market_buy else ZERO
         order.status = order_transition(order.status, OrderStatus.OPEN)
         self._open.setdefault(request.symbol, {})[order.order_id] = order
         self._used_coids.add(request.client_order_id)
-        return OrderAck(request.client_order_id, order.order_id, order.status)
+        limit = request.order_type is OrderType.LIMIT
+        return SubmitAck(
+            order.order_id,
+            request.client_order_id,
+            request.symbol,
+            request.side,
+            request.order_type,
+            request.price if limit else None,
+            request.quote_amount if market_buy else request.quantity,
+            now_ms,
+        )
 
-    def cancel_order(self, order_id: str, *, now_ms: int) -> OrderAck:
+    def cancel_order(self, order_id: str, *, now_ms: int) -> CancelAck | VenueReject:
         """Cancel an open or partially filled order and release its remaining lock.
 
-        Refusals come back as an ack with status ``REJECTED``: ``ORDER_NOT_FOUND`` for an
-        unknown id, ``ORDER_COULD_NOT_BE_CANCELED`` for a terminal order (reference 4.8).
+        Refusals come back as a :class:`VenueReject`: ``ORDER_NOT_FOUND`` for an unknown id,
+        ``ORDER_COULD_NOT_BE_CANCELED`` for a terminal order (reference 4.8). ``now_ms``
+        becomes the canceled order's ``updated_ms``.
         """
         order = self._orders.get(order_id)
         if order is None:
-            return OrderAck(
-                client_order_id="",
-                order_id=order_id,
-                status=OrderStatus.REJECTED,
-                reject_code=RejectCode.ORDER_NOT_FOUND.value,
-                detail=f"no order with id {order_id!r}",
+            return VenueReject(
+                RejectCode.ORDER_NOT_FOUND.value, f"no order with id {order_id!r}", order_id
             )
-        coid = order.request.client_order_id
         if order.status in TERMINAL_STATUSES:
-            return OrderAck(
-                client_order_id=coid,
-                order_id=order_id,
-                status=OrderStatus.REJECTED,
-                reject_code=RejectCode.ORDER_COULD_NOT_BE_CANCELED.value,
-                detail=f"order {order_id} is already {order.status}",
+            return VenueReject(
+                RejectCode.ORDER_COULD_NOT_BE_CANCELED.value,
+                f"order {order_id} is already {order.status}",
+                order_id,
+                order.request.client_order_id,
             )
         self._close(order, OrderStatus.CANCELED)
-        return OrderAck(coid, order_id, order.status)
+        order.updated_ms = max(order.updated_ms, now_ms)
+        return CancelAck(order_id)
 
-    def get_order(self, order_id: str) -> VenueOrder:
-        """Snapshot of any order ever submitted (rejected ones too); raises :class:`UnknownOrder`."""
+    def get_order(self, order_id: str) -> OrderReport:
+        """Any order ever submitted (rejected ones too); raises :class:`UnknownOrder`."""
         order = self._orders.get(order_id)
         if order is None:
             raise UnknownOrder(f"no order with id {order_id!r}")
-        return order.snapshot()
+        return order.report()
 
-    def orders_since(self, cursor: int) -> tuple[list[VenueOrder], int]:
-        """Snapshots of every order submitted after ``cursor`` (0 = from the start; rejected
-        ones too), in submission order, and the cursor to pass next time.
+    def orders_since(self, cursor: int) -> tuple[list[OrderReport], int]:
+        """Every order submitted after ``cursor`` (0 = from the start; rejected ones too), in
+        submission order, and the cursor to pass next time.
 
         Raises ``ValueError`` for a cursor that this venue never returned.
         """
         if not 0 <= cursor <= len(self._submitted):
             raise ValueError(f"cursor {cursor} outside 0..{len(self._submitted)}")
-        return [o.snapshot() for o in self._submitted[cursor:]], len(self._submitted)
+        return [o.report() for o in self._submitted[cursor:]], len(self._submitted)
 
-    def open_orders(self, symbol: Symbol | None = None) -> list[VenueOrder]:
+    def open_orders(self, symbol: Symbol | None = None) -> list[OrderReport]:
         """``OPEN``/``PARTIALLY_FILLED`` orders (of ``symbol``, or all), oldest first."""
         if symbol is not None:
-            return [o.snapshot() for o in self._open.get(symbol, {}).values()]
+            return [o.report() for o in self._open.get(symbol, {}).values()]
         orders = [o for book in self._open.values() for o in book.values()]
-        return [o.snapshot() for o in sorted(orders, key=lambda o: int(o.order_id))]
+        return [o.report() for o in sorted(orders, key=lambda o: int(o.order_id))]
 
     def has_open_orders(self, symbol: Symbol) -> bool:
         """Whether ``symbol`` has a resting order; O(1)."""
@@ -340,15 +429,15 @@ class SimulatedVenue:
         """Number of fills so far (the cursor :meth:`fills_since` would return)."""
         return len(self._fills)
 
-    def balance(self, asset: str) -> Balance:
+    def balance(self, asset: str) -> AssetBalance:
         """Free and locked balance of one asset (zero for an asset never seen)."""
-        return Balance(asset, self._free.get(asset, ZERO), self._locked.get(asset, ZERO))
+        return AssetBalance(asset, self._free.get(asset, ZERO), self._locked.get(asset, ZERO))
 
-    def balances(self) -> dict[str, Balance]:
-        """Every asset the venue has seen, free and locked, exact Decimal."""
-        return {a: Balance(a, self._free[a], self._locked[a]) for a in sorted(self._free)}
+    def balances(self) -> dict[str, AssetBalance]:
+        """Every asset the venue has seen, free and locked, exact Decimal, by asset code."""
+        return {a: AssetBalance(a, self._free[a], self._locked[a]) for a in sorted(self._free)}
 
-    def fills_since(self, cursor: int) -> tuple[list[Fill], int]:
+    def fills_since(self, cursor: int) -> tuple[list[TradeReport], int]:
         """Fills after ``cursor`` (0 = from the start) and the cursor to pass next time.
 
         Raises ``ValueError`` for a cursor that this venue never returned.
@@ -359,14 +448,14 @@ class SimulatedVenue:
 
     # --- matching ----------------------------------------------------------------------
 
-    def on_bar(self, symbol: Symbol, bar: Bar) -> list[Fill]:
+    def on_bar(self, symbol: Symbol, bar: Bar) -> list[TradeReport]:
         """Match the open orders of ``symbol`` against ``bar`` (just closed); return new fills.
 
         The caller guarantees every open order of ``symbol`` was submitted before ``bar``
         opened. The bar's close becomes the last known price of ``symbol``.
         """
         book = self._open.get(symbol)
-        fills: list[Fill] = []
+        fills: list[TradeReport] = []
         if book:
             rules = self._rules[symbol]
             cap = None if self._max_share is None else _floor(self._max_share * bar.volume, rules)
@@ -381,7 +470,7 @@ class SimulatedVenue:
 
     def _match(
         self, order: _Order, bar: Bar, rules: ExchangeRules, cap: Decimal | None
-    ) -> Fill | None:
+    ) -> TradeReport | None:
         price, liquidity = self._fill_price(order.request, bar)
         immediate_or_cancel = (
             self._fill_model is FillModel.NEXT_OPEN and order.request.order_type is OrderType.LIMIT
@@ -424,7 +513,7 @@ class SimulatedVenue:
 
     def _execute(
         self, order: _Order, price: Decimal, quantity: Decimal, liquidity: Liquidity, ts_ms: int
-    ) -> Fill:
+    ) -> TradeReport:
         request = order.request
         base, quote = request.symbol.base, request.symbol.quote
         rate = self._maker_rate if liquidity is Liquidity.MAKER else self._taker_rate
@@ -443,19 +532,22 @@ class SimulatedVenue:
             self._free[quote] = self._free.get(quote, ZERO) + notional - fee
             self._locked.setdefault(quote, ZERO)
         order.filled += quantity
+        order.updated_ms = max(order.updated_ms, ts_ms)
         if order.status is not OrderStatus.PARTIALLY_FILLED:
             order.status = order_transition(order.status, OrderStatus.PARTIALLY_FILLED)
-        fill = Fill(
-            trade_id=f"{self._account}-t{len(self._fills) + 1}",
-            client_order_id=request.client_order_id,
-            symbol=request.symbol,
-            side=request.side,
-            price=price,
-            quantity=quantity,
-            fee=fee,
-            fee_asset=quote,
-            ts_ms=ts_ms,
-            liquidity=liquidity,
+        fill = TradeReport(
+            f"{self._account}-t{len(self._fills) + 1}",
+            order.order_id,
+            request.client_order_id,
+            request.symbol,
+            request.side,
+            price,
+            quantity,
+            fee,
+            ZERO,
+            quote,
+            ts_ms,
+            liquidity,
         )
         self._fills.append(fill)
         return fill

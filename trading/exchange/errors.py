@@ -86,7 +86,17 @@ class NonRetryableError(ExchangeError):
 
 
 class OrderRejected(NonRetryableError):
-    """An order or cancel refused with a BTCTurk code (1123 min total, 1126 price scale, ...)."""
+    """An order or cancel refused with a BTCTurk code (1123 min total, 1126 price scale, ...).
+
+    ``reason`` names the refusal in one word for the record (execution stores it as the
+    denial code ``VENUE_<reason>``): BTCTurk's message (``FAILED_MIN_TOTAL_AMOUNT``) for the
+    BTCTurk client, the venue reject code (``MIN_NOTIONAL``) for the simulated exchange;
+    ``""`` when unknown.
+    """
+
+    def __init__(self, message: str, *, reason: str = "", **kwargs) -> None:
+        self.reason = reason
+        super().__init__(message, **kwargs)
 
 
 class OrderNotFound(NonRetryableError):

@@ -1,16 +1,17 @@
 """The ``ExchangeClient`` adapter around the simulated venue (DESIGN.md sections 1 and 6).
 
 :class:`SimulatedExchange` gives backtests and paper sessions the same port the BTCTurk client
-gives live trading: it translates :class:`~trading.domain.venue.SimulatedVenue` objects into
-:mod:`trading.domain.reports` types and venue reject codes into BTCTurk's errors
-(:data:`VENUE_REJECT_TO_BTCTURK`, which the sandbox exchange serves too). The venue has no
-market data of its own: the caller feeds the latest bar, ticker and order book per symbol
-through :meth:`~SimulatedExchange.observe_bar`, :meth:`~SimulatedExchange.observe_ticker` and
+gives live trading. The :class:`~trading.domain.venue.SimulatedVenue` already answers in
+:mod:`trading.domain.reports` types; this adapter only maps its refusals
+(:class:`~trading.domain.venue.VenueReject`) to BTCTurk's errors
+(:data:`VENUE_REJECT_TO_BTCTURK`, which the sandbox exchange serves too) and wires the clock
+and the observed market data. The venue has no market data of its own: the caller feeds the
+latest bar, ticker and order book per symbol through :meth:`~SimulatedExchange.observe_bar`, :meth:`~SimulatedExchange.observe_ticker` and
 :meth:`~SimulatedExchange.observe_book`; matching happens only in ``observe_bar``.
 
 Differences from BTCTurk, on purpose: a rejected submit leaves no order behind (BTCTurk
 answers an error and no id), so rejected venue orders are invisible here; ``user_trades``
-carries the client order id (BTCTurk REST does not); fees are charged in the quote asset with
+carries the client order id and the liquidity (BTCTurk REST does not); fees are charged in the quote asset with
 no tax; ``recent_trades`` and ``candles`` raise :class:`NotSupported`.
 """
 
@@ -18,11 +19,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from decimal import Decimal
 
-from ledger.domain.fills import Fill
 from trading.domain.market import Bar
-from trading.domain.orders import OrderRequest, OrderStatus, OrderType, Side
+from trading.domain.orders import OrderRequest, OrderStatus
 from trading.domain.reports import (
     AssetBalance,
     CancelAck,
@@ -36,7 +35,7 @@ from trading.domain.reports import (
 )
 from trading.domain.rules import ExchangeRules, RulesBook
 from trading.domain.symbols import Symbol
-from trading.domain.venue import OrderAck, RejectCode, SimulatedVenue, UnknownOrder, VenueOrder
+from trading.domain.venue import RejectCode, SimulatedVenue, UnknownOrder, VenueReject
 from trading.exchange.base import NotSupported
 from trading.exchange.btcturk import urls
 from trading.exchange.errors import (
@@ -45,8 +44,6 @@ from trading.exchange.errors import (
     OrderNotFound,
     OrderRejected,
 )
-
-ZERO = Decimal(0)
 
 # Venue reject code (trading.domain.venue.RejectCode and check_order's rule codes) ->
 # (BTCTurk numeric code or None, BTCTurk message). Source: reference/btcturk_api.md 4.8, 5.
@@ -73,35 +70,31 @@ VENUE_REJECT_TO_BTCTURK: dict[str, tuple[int | None, str]] = {
 class SimulatedExchange:
     """An :class:`~trading.exchange.base.ExchangeClient` over a :class:`SimulatedVenue`.
 
-    ``rules`` are what :meth:`exchange_rules` reports (pass the venue's own rules);
-    ``clock`` returns the current time in epoch milliseconds UTC (the replay clock in a
-    backtest, the wall clock in paper mode) and stamps submits, cancels and observations.
-    Thread-safe as long as the venue is driven only through this adapter.
+    The venue already answers in the port's report types; this adapter maps its refusals to
+    the error taxonomy (:class:`OrderRejected` / :class:`OrderNotFound` with BTCTurk's codes,
+    ``OrderRejected.reason`` = the venue reject code), hides orders the venue rejected at
+    submit (BTCTurk gives them no id), keeps the observed tickers and books, and stamps
+    submits and cancels with ``clock``. ``rules`` are what :meth:`exchange_rules` reports
+    (default: the venue's own); ``clock`` returns the current time in epoch milliseconds UTC
+    (the replay clock in a backtest, the wall clock in paper mode). Thread-safe as long as
+    the venue is driven only through this adapter.
     """
 
     def __init__(
         self,
         venue: SimulatedVenue,
         *,
-        rules: RulesBook | Mapping[Symbol, ExchangeRules],
         clock: Callable[[], int],
+        rules: RulesBook | Mapping[Symbol, ExchangeRules] | None = None,
     ) -> None:
         self._venue = venue
+        if rules is None:
+            rules = venue.rules
         self._rules = rules if isinstance(rules, RulesBook) else RulesBook(rules=dict(rules))
         self._clock = clock
         self._lock = threading.RLock()
         self._tickers: dict[Symbol, Ticker] = {}
         self._books: dict[Symbol, OrderBook] = {}
-        # Order index in submission order, grown through the venue's orders_since cursor.
-        self._order_ids: list[str] = []
-        self._order_cursor = 0
-        self._order_id_by_coid: dict[str, str] = {}
-        self._canceled_ms: dict[str, int] = {}
-        # Fills translated so far, and per order: quote spent and the last fill time.
-        self._trades: list[TradeReport] = []
-        self._fill_cursor = 0
-        self._spent: dict[str, Decimal] = {}
-        self._last_fill_ms: dict[str, int] = {}
 
     # --- market view fed by the caller ---------------------------------------------------
 
@@ -124,7 +117,7 @@ class SimulatedExchange:
                 bid=None if book is None else book.best_bid,
                 ask=None if book is None else book.best_ask,
             )
-            return tuple(self._sync_trades()[-len(fills) :]) if fills else ()
+            return tuple(fills)
 
     def observe_ticker(self, ticker: Ticker) -> None:
         """Take ``ticker`` as the latest of its symbol; its last price values market sells."""
@@ -202,47 +195,39 @@ class SimulatedExchange:
     def balances(self) -> dict[str, AssetBalance]:
         """Every asset the venue has seen: free and locked, exact Decimal."""
         with self._lock:
-            return {
-                asset: AssetBalance(asset=asset, free=b.free, locked=b.locked)
-                for asset, b in self._venue.balances().items()
-            }
+            return self._venue.balances()
 
     def open_orders(self, symbol: Symbol | None = None) -> tuple[OrderReport, ...]:
         """``OPEN``/``PARTIALLY_FILLED`` orders (of ``symbol``, or all), oldest first."""
         with self._lock:
-            self._sync_trades()
-            return tuple(self._report(o) for o in self._venue.open_orders(symbol))
+            return tuple(self._venue.open_orders(symbol))
 
     def all_orders(
         self, symbol: Symbol, *, start_ms: int | None = None, end_ms: int | None = None
     ) -> tuple[OrderReport, ...]:
         """Accepted orders of ``symbol`` in any status, created in ``[start_ms, end_ms]``."""
         with self._lock:
-            self._sync_trades()
-            reports = []
-            for order_id in self._sync_orders():
-                order = self._venue.get_order(order_id)
-                if order.symbol != symbol or order.status is OrderStatus.REJECTED:
-                    continue
-                if start_ms is not None and order.created_ms < start_ms:
-                    continue
-                if end_ms is not None and order.created_ms > end_ms:
-                    continue
-                reports.append(self._report(order))
-            return tuple(reports)
+            orders, _ = self._venue.orders_since(0)
+        return tuple(
+            o
+            for o in orders
+            if o.symbol == symbol
+            and o.status is not OrderStatus.REJECTED
+            and (start_ms is None or o.created_ms >= start_ms)
+            and (end_ms is None or o.created_ms <= end_ms)
+        )
 
     def order(self, order_id: str) -> OrderReport:
         """One accepted order by id; raises ``OrderNotFound`` (1152) for any other id."""
         with self._lock:
-            self._sync_trades()
             order = self._accepted(order_id)
-            if order is None:
-                raise OrderNotFound(
-                    f"Order not found (no order with id {order_id!r})",
-                    endpoint=urls.ORDER_GET.label,
-                    code=ORDER_NOT_FOUND_CODE,
-                )
-            return self._report(order)
+        if order is None:
+            raise OrderNotFound(
+                f"Order not found (no order with id {order_id!r})",
+                endpoint=urls.ORDER_GET.label,
+                code=ORDER_NOT_FOUND_CODE,
+            )
+        return order
 
     def user_trades(
         self, *, since_ms: int, symbol: Symbol | None = None
@@ -252,12 +237,11 @@ class SimulatedExchange:
         Fees are positive, in the quote asset; tax is 0; ``client_order_id`` is set.
         """
         with self._lock:
-            trades = [
-                t
-                for t in self._sync_trades()
-                if t.ts_ms >= since_ms and (symbol is None or t.symbol == symbol)
-            ]
-            return tuple(sorted(trades, key=lambda t: t.ts_ms))  # stable: fill order within ms
+            fills, _ = self._venue.fills_since(0)
+        trades = [
+            t for t in fills if t.ts_ms >= since_ms and (symbol is None or t.symbol == symbol)
+        ]
+        return tuple(sorted(trades, key=lambda t: t.ts_ms))  # stable: fill order within ms
 
     # --- orders --------------------------------------------------------------------------
 
@@ -266,25 +250,14 @@ class SimulatedExchange:
 
         ``SubmitAck.quantity`` is what BTCTurk echoes: the quote amount for a market buy,
         base units otherwise. Raises ``OrderRejected`` with BTCTurk's code and message
-        (:data:`VENUE_REJECT_TO_BTCTURK`) when the venue refuses.
+        (:data:`VENUE_REJECT_TO_BTCTURK`) and ``reason`` = the venue reject code when the
+        venue refuses.
         """
         with self._lock:
-            now = self._clock()
-            ack = self._venue.submit_order(request, now_ms=now)
-            if ack.status is OrderStatus.REJECTED:
-                raise _rejected(ack, OrderRejected, urls.ORDER_SUBMIT.label)
-            self._sync_orders()
-            market_buy = request.order_type is OrderType.MARKET and request.side is Side.BUY
-            return SubmitAck(
-                order_id=ack.order_id,
-                client_order_id=request.client_order_id,
-                symbol=request.symbol,
-                side=request.side,
-                order_type=request.order_type,
-                price=request.price if request.order_type is OrderType.LIMIT else None,
-                quantity=request.quote_amount if market_buy else request.quantity,
-                ts_ms=now,
-            )
+            answer = self._venue.submit_order(request, now_ms=self._clock())
+        if isinstance(answer, VenueReject):
+            raise _rejected(answer, urls.ORDER_SUBMIT.label)
+        return answer
 
     def cancel_order(self, order_id: str) -> CancelAck:
         """Cancel an open or partially filled order (its lock is released at once).
@@ -298,12 +271,10 @@ class SimulatedExchange:
                 # BTCTurk: NO_ORDER_MATCHES_YOUR_REQUEST, HTTP 400, no numeric code (reference 4.8)
                 _, message = VENUE_REJECT_TO_BTCTURK[RejectCode.ORDER_NOT_FOUND.value]
                 raise OrderNotFound(f"{message} (no order with id {order_id!r})", endpoint=endpoint)
-            now = self._clock()
-            ack = self._venue.cancel_order(order_id, now_ms=now)
-            if ack.status is OrderStatus.REJECTED:
-                raise _rejected(ack, OrderRejected, endpoint)
-            self._canceled_ms[order_id] = now
-            return CancelAck(order_id=order_id)
+            answer = self._venue.cancel_order(order_id, now_ms=self._clock())
+        if isinstance(answer, VenueReject):
+            raise _rejected(answer, endpoint)
+        return answer
 
     # --- translation ---------------------------------------------------------------------
 
@@ -311,7 +282,7 @@ class SimulatedExchange:
         if symbol not in self._rules.rules:
             raise NonRetryableError(f"{symbol} is not listed on the simulated exchange")
 
-    def _accepted(self, order_id: str) -> VenueOrder | None:
+    def _accepted(self, order_id: str) -> OrderReport | None:
         """The venue order ``order_id``, or ``None`` if unknown or rejected at submit."""
         try:
             order = self._venue.get_order(order_id)
@@ -319,73 +290,9 @@ class SimulatedExchange:
             return None
         return None if order.status is OrderStatus.REJECTED else order
 
-    def _sync_orders(self) -> list[str]:
-        """Extend the order index with orders the venue took since the last call; all ids."""
-        orders, self._order_cursor = self._venue.orders_since(self._order_cursor)
-        for order in orders:
-            self._order_ids.append(order.order_id)
-            if order.status is not OrderStatus.REJECTED:
-                self._order_id_by_coid[order.client_order_id] = order.order_id
-        return self._order_ids
 
-    def _sync_trades(self) -> list[TradeReport]:
-        """Translate the venue's new fills; all trades so far, in fill order."""
-        fills, self._fill_cursor = self._venue.fills_since(self._fill_cursor)
-        if fills:
-            self._sync_orders()
-        for fill in fills:
-            self._trades.append(self._trade(fill))
-        return self._trades
-
-    def _trade(self, fill: Fill) -> TradeReport:
-        order_id = self._order_id_by_coid[fill.client_order_id]
-        self._spent[order_id] = self._spent.get(order_id, ZERO) + fill.notional
-        self._last_fill_ms[order_id] = max(self._last_fill_ms.get(order_id, 0), fill.ts_ms)
-        return TradeReport(
-            trade_id=fill.trade_id,
-            order_id=order_id,
-            client_order_id=fill.client_order_id,
-            symbol=fill.symbol,
-            side=fill.side,
-            price=fill.price,
-            quantity=fill.quantity,
-            fee=abs(fill.fee),
-            tax=ZERO,
-            fee_asset=fill.fee_asset,
-            ts_ms=fill.ts_ms,
-        )
-
-    def _report(self, order: VenueOrder) -> OrderReport:
-        """``order`` as BTCTurk reports it; a market buy's sizes are quote amounts."""
-        if order.order_type is OrderType.MARKET and order.side is Side.BUY:
-            quantity = order.quote_amount or ZERO
-            remaining = max(ZERO, quantity - self._spent.get(order.order_id, ZERO))
-        else:
-            quantity = order.quantity
-            remaining = quantity - order.filled_quantity
-        updated = max(
-            order.created_ms,
-            self._last_fill_ms.get(order.order_id, 0),
-            self._canceled_ms.get(order.order_id, 0),
-        )
-        return OrderReport(
-            order_id=order.order_id,
-            client_order_id=order.client_order_id,
-            symbol=order.symbol,
-            side=order.side,
-            order_type=order.order_type,
-            status=order.status,
-            price=order.price,
-            quantity=quantity,
-            remaining=remaining,
-            created_ms=order.created_ms,
-            updated_ms=updated,
-        )
-
-
-def _rejected(ack: OrderAck, error: type[NonRetryableError], endpoint: str) -> NonRetryableError:
-    """The exception for a refused venue ack: BTCTurk's code and message, then our detail."""
-    venue_code = ack.reject_code or ""
-    code, message = VENUE_REJECT_TO_BTCTURK.get(venue_code, (None, venue_code))
-    detail = f"{venue_code}: {ack.detail}" if ack.detail else venue_code
-    return error(f"{message} ({detail})", endpoint=endpoint, code=code)
+def _rejected(reject: VenueReject, endpoint: str) -> OrderRejected:
+    """The exception for a venue refusal: BTCTurk's code and message, then our detail."""
+    code, message = VENUE_REJECT_TO_BTCTURK.get(reject.code, (None, reject.code))
+    detail = f"{reject.code}: {reject.detail}" if reject.detail else reject.code
+    return OrderRejected(f"{message} ({detail})", endpoint=endpoint, code=code, reason=reject.code)

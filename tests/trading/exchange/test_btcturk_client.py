@@ -719,6 +719,7 @@ def test_an_order_reject_carries_the_btcturk_code() -> None:
         make_client(exchange).submit_order(limit_buy())
 
     assert caught.value.code == 1123
+    assert caught.value.reason == "FAILED_MIN_TOTAL_AMOUNT"
     assert len(exchange.requests) == 1
 
 

@@ -641,6 +641,26 @@ def test_a_reject_keeps_the_exchange_code() -> None:
     assert result.code == 1123
 
 
+@pytest.mark.parametrize(
+    ("code", "message", "reason"),
+    [
+        (1123, "FAILED_MIN_TOTAL_AMOUNT", "FAILED_MIN_TOTAL_AMOUNT"),
+        (None, "balance_not_enough", "BALANCE_NOT_ENOUGH"),  # a documented message, any case
+        (1126, "", "FAILED_INVALID_PRICE_SCALE"),  # no message: the code's documented name
+        (1199, "Something odd", "Something odd"),  # undocumented code: the message itself
+    ],
+)
+def test_a_reject_names_its_reason_the_btcturk_way(
+    code: int | None, message: str, reason: str
+) -> None:
+    result = classify_error(
+        endpoint="POST /api/v1/order", http_status=400, code=code, message=message
+    )
+
+    assert isinstance(result, OrderRejected)
+    assert result.reason == reason
+
+
 # --- number and id rules -------------------------------------------------------------------
 
 

@@ -134,6 +134,7 @@ def test_a_bar_trading_through_the_limit_fills_it_and_the_fill_is_a_user_trade()
         tax=D("0"),
         fee_asset="TRY",
         ts_ms=clock.now_ms,
+        liquidity="maker",
     )
     assert fills == (expected,)
     assert exchange.user_trades(since_ms=0) == (expected,)
@@ -164,6 +165,7 @@ def test_an_order_below_min_notional_is_rejected_with_code_1123_and_leaves_nothi
         exchange.submit_order(limit(Side.BUY, "100000", "0.0001"))  # 10 TRY
 
     assert caught.value.code == 1123
+    assert caught.value.reason == "MIN_NOTIONAL"
     assert caught.value.endpoint == "POST /api/v1/order"
     assert exchange.open_orders() == ()
     assert exchange.all_orders(BTC_TRY) == ()
@@ -212,6 +214,7 @@ def test_cancel_releases_the_lock_and_a_second_cancel_is_rejected() -> None:
     with pytest.raises(OrderRejected, match="ORDER_COULD_NOT_BE_CANCELED") as caught:
         exchange.cancel_order("1")
     assert caught.value.endpoint == "DELETE /api/v1/order"
+    assert caught.value.reason == "ORDER_COULD_NOT_BE_CANCELED"
 
 
 def test_an_unknown_order_id_is_not_found() -> None:

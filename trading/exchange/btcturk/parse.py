@@ -32,6 +32,7 @@ from trading.exchange.errors import (
     AUTH_MESSAGE_MARKERS,
     INVALID_NONCE_CODE,
     NOT_FOUND_MESSAGES,
+    ORDER_ERROR_CODES,
     ORDER_NOT_FOUND_CODE,
     ORDER_REJECT_MESSAGES,
     AuthenticationError,
@@ -123,7 +124,8 @@ def classify_error(
     Order of rules: 401/403, code 1037 or an auth message -> :class:`AuthenticationError`;
     429 (HTTP or body) -> :class:`RateLimited`; 5xx -> :class:`RetryableError`; code 1152 or
     ``NO_ORDER_MATCHES_YOUR_REQUEST``/``Order not found`` -> :class:`OrderNotFound`; codes
-    1118..1227 or a documented reject message -> :class:`OrderRejected`; anything else ->
+    1118..1227 or a documented reject message -> :class:`OrderRejected` (``reason``: the
+    documented message, else the code's name, else the message); anything else ->
     :class:`NonRetryableError`. Write-specific handling (uncertain outcomes) is the client's.
     """
     text = message or "request failed"
@@ -142,8 +144,15 @@ def classify_error(
     if code == ORDER_NOT_FOUND_CODE or upper in NOT_FOUND_MESSAGES:
         return OrderNotFound(text, **kwargs)
     if (code is not None and code in ORDER_CODE_RANGE) or upper in ORDER_REJECT_MESSAGES:
-        return OrderRejected(text, **kwargs)
+        return OrderRejected(text, reason=_reject_reason(code, upper, text), **kwargs)
     return NonRetryableError(text, **kwargs)
+
+
+def _reject_reason(code: int | None, upper: str, text: str) -> str:
+    """BTCTurk's name for a refusal: its documented message, else the code's, else the text."""
+    if upper in ORDER_REJECT_MESSAGES:
+        return upper
+    return ORDER_ERROR_CODES.get(code, text) if code is not None else text
 
 
 # --- typed field access --------------------------------------------------------------------

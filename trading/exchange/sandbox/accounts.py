@@ -24,12 +24,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from ledger.domain.fills import Fill
 from trading.domain.market import Bar
 from trading.domain.orders import TERMINAL_STATUSES, OrderRequest, OrderStatus, OrderType, Side
+from trading.domain.reports import TradeReport
 from trading.domain.rules import ExchangeRules
 from trading.domain.symbols import Symbol
-from trading.domain.venue import SimulatedVenue
+from trading.domain.venue import SimulatedVenue, VenueReject
 from trading.exchange.btcturk.auth import decode_secret
 from trading.exchange.sandbox import frames
 from trading.exchange.sandbox.records import (
@@ -116,8 +116,8 @@ class Account:
             quote_amount=quantity if market_buy else None,
         )
         ack = self.venue.submit_order(request, now_ms=now_ms)
-        if ack.reject_code is not None:
-            return SubmitOutcome(None, ack.reject_code, ack.detail)
+        if isinstance(ack, VenueReject):
+            return SubmitOutcome(None, ack.code, ack.detail)
         record = OrderRecord(
             exchange_id=self._next_order_id(),
             venue_id=ack.order_id,
@@ -129,7 +129,7 @@ class Account:
             quantity=quantity,
             created_ms=now_ms,
             updated_ms=now_ms,
-            status=ack.status,
+            status=OrderStatus.OPEN,
             denom_left=self._denom_left(request),
         )
         self.orders[record.exchange_id] = record
@@ -151,9 +151,9 @@ class Account:
         if record is None:
             return "ORDER_NOT_FOUND", ()
         ack = self.venue.cancel_order(record.venue_id, now_ms=now_ms)
-        if ack.reject_code is not None:
-            return ack.reject_code, ()
-        record.status, record.updated_ms = ack.status, now_ms
+        if isinstance(ack, VenueReject):
+            return ack.code, ()
+        record.status, record.updated_ms = OrderStatus.CANCELED, now_ms
         return None, (self._order_frame(452, record),)
 
     def open_orders(self, symbol: Symbol | None = None) -> list[OrderRecord]:
@@ -184,7 +184,7 @@ class Account:
                 out.extend(self._sync(record, close_ms, record.exchange_id in filled))
         return out
 
-    def _record_fill(self, record: OrderRecord, fill: Fill, close_ms: int) -> list[Frame]:
+    def _record_fill(self, record: OrderRecord, fill: TradeReport, close_ms: int) -> list[Frame]:
         fee = (fill.fee / self._tax_factor).quantize(FEE_QUANTUM, rounding=ROUND_HALF_EVEN)
         trade = UserTrade(
             trade_id=self._next_trade_id(),

@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from trading.domain.orders import OrderStatus, Side
-from trading.domain.venue import Balance
+from trading.domain.reports import AssetBalance
 from trading.exchange.simulated import VENUE_REJECT_TO_BTCTURK
 
 if TYPE_CHECKING:
@@ -91,7 +91,7 @@ def error_body(message: str, code: int) -> dict:
 # --- private --------------------------------------------------------------------------------
 
 
-def balance_rows(balances: Mapping[str, Balance]) -> list[dict]:
+def balance_rows(balances: Mapping[str, AssetBalance]) -> list[dict]:
     """``GET /api/v1/users/balances`` rows, decimal strings (reference 4.1)."""
     return [
         {

@@ -10,9 +10,9 @@ from django.utils import timezone
 from pytest_django.fixtures import Settings
 
 from meva.errors import ApplicationError
-from trading.domain.gate import GateAction, GateReason
+from trading.domain.gate import LIVE_TRADING_ACK_PHRASE, GateAction, GateReason
 from trading.domain.orders import InvalidTransition, OrderStatus
-from trading.models import Order, TradingControl
+from trading.models import AuditEvent, Order, TradingControl
 from trading.services.control import (
     control_arm,
     control_disarm,
@@ -61,7 +61,9 @@ def order_create(*, client_order_id: str, status: OrderStatus = OrderStatus.NEW)
 def test_arming_records_who_when_and_why(operator: User) -> None:
     before = timezone.now()
 
-    control = control_arm(user=operator, reason="morning session")
+    control = control_arm(
+        user=operator, reason="morning session", acknowledgement=LIVE_TRADING_ACK_PHRASE
+    )
 
     stored = TradingControl.objects.get(pk=1)
     assert control.pk == stored.pk == 1
@@ -72,7 +74,7 @@ def test_arming_records_who_when_and_why(operator: User) -> None:
 
 
 def test_disarming_and_the_kill_switch_record_who_changed_them(operator: User) -> None:
-    control_arm(user=operator, reason="start")
+    control_arm(user=operator, reason="start", acknowledgement=LIVE_TRADING_ACK_PHRASE)
     control_disarm(user=operator, reason="lunch")
     kill_switch_engage(user=operator, reason="exchange incident")
 
@@ -89,7 +91,7 @@ def test_disarming_and_the_kill_switch_record_who_changed_them(operator: User) -
 
 def test_a_control_change_without_a_user_is_refused() -> None:
     with pytest.raises(ApplicationError):
-        control_arm(user=None, reason="who?")
+        control_arm(user=None, reason="who?", acknowledgement=LIVE_TRADING_ACK_PHRASE)
     assert TradingControl.objects.filter(armed=True).exists() is False
 
 
@@ -115,7 +117,7 @@ def test_gate_state_follows_the_database_arm_flag_and_kill_switch(
 ) -> None:
     assert gate_state().reasons == (GateReason.NOT_ARMED,)
 
-    control_arm(user=operator, reason="go")
+    control_arm(user=operator, reason="go", acknowledgement=LIVE_TRADING_ACK_PHRASE)
     assert gate_state().allowed is True
 
     kill_switch_engage(user=operator, reason="halt")
@@ -126,7 +128,7 @@ def test_gate_state_follows_the_database_arm_flag_and_kill_switch(
 def test_an_unknown_order_blocks_submits_but_not_cancels(
     live_environment: Settings, operator: User
 ) -> None:
-    control_arm(user=operator, reason="go")
+    control_arm(user=operator, reason="go", acknowledgement=LIVE_TRADING_ACK_PHRASE)
     order_create(client_order_id="mv-BTCTRY-b-1-aaaaaaaaaaaa", status=OrderStatus.UNKNOWN)
 
     assert gate_state(action="submit").reasons == (GateReason.UNKNOWN_ORDERS,)
@@ -134,7 +136,7 @@ def test_an_unknown_order_blocks_submits_but_not_cancels(
 
 
 def test_a_withdraw_capable_key_is_refused(live_environment: Settings, operator: User) -> None:
-    control_arm(user=operator, reason="go")
+    control_arm(user=operator, reason="go", acknowledgement=LIVE_TRADING_ACK_PHRASE)
 
     assert gate_state(key_can_withdraw=True).reasons == (GateReason.WITHDRAW_PERMISSION,)
 
@@ -147,7 +149,7 @@ def test_the_gate_reads_the_keys_permissions_from_the_setting(
     live_environment: Settings, operator: User, permissions: list[str], allowed: bool
 ) -> None:
     live_environment.BTCTURK_API_PERMISSIONS = permissions
-    control_arm(user=operator, reason="go")
+    control_arm(user=operator, reason="go", acknowledgement=LIVE_TRADING_ACK_PHRASE)
 
     decision = gate_state()
 
@@ -229,6 +231,54 @@ def test_the_admin_panel_shows_every_reason_and_its_arm_action_records_the_user(
 
     control = TradingControl.objects.get(pk=1)
     assert (control.armed, control.armed_by) == (True, admin_user)
+    event = AuditEvent.objects.get(action="control.arm")
+    assert (event.actor, event.user) == (f"user:{admin_user.username}", admin_user)
     detail = admin_client.get("/admin/trading/tradingcontrol/1/change/").content.decode()
     assert "NOT_ARMED" not in detail
     assert "ACK_MISSING: LIVE_TRADING_ACK is not exactly I_UNDERSTAND" in detail
+
+
+def test_arming_needs_the_exact_acknowledgement_phrase(operator: User) -> None:
+    for typed in ("", "i_understand", "I_UNDERSTAND ", "yes"):
+        with pytest.raises(ApplicationError, match="acknowledgement"):
+            control_arm(user=operator, reason="go", acknowledgement=typed)
+
+    assert TradingControl.objects.filter(armed=True).exists() is False
+    assert AuditEvent.objects.exists() is False
+
+
+def test_every_control_change_writes_an_audit_event_with_before_and_after(operator: User) -> None:
+    control_arm(user=operator, reason="open", acknowledgement=LIVE_TRADING_ACK_PHRASE)
+    control_disarm(user=operator, reason="close")
+    kill_switch_engage(user=operator, reason="incident")
+    kill_switch_release(user=operator, reason="resolved")
+
+    events = list(AuditEvent.objects.order_by("id"))
+    assert [e.action for e in events] == [
+        "control.arm",
+        "control.disarm",
+        "control.kill_switch_engage",
+        "control.kill_switch_release",
+    ]
+    assert {(e.actor, e.user_id, e.object_type) for e in events} == {
+        ("user:operator", operator.pk, "trading_control")
+    }
+    assert [e.reason for e in events] == ["open", "close", "incident", "resolved"]
+    arm, disarm = events[0], events[1]
+    assert (arm.before["armed"], arm.before["armed_by"]) == (False, None)
+    assert (arm.after["armed"], arm.after["armed_by"]) == (True, "operator")
+    assert (disarm.before["armed"], disarm.after["armed"]) == (True, False)
+    assert (events[2].before["kill_switch"], events[2].after["kill_switch"]) == (False, True)
+
+
+def test_a_control_change_whose_audit_fails_is_rolled_back(
+    operator: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(**kwargs: object) -> None:
+        raise RuntimeError("audit table unavailable")
+
+    monkeypatch.setattr("trading.services.control.audit_record", broken)
+
+    with pytest.raises(RuntimeError):
+        kill_switch_engage(user=operator, reason="halt")
+    assert TradingControl.load().kill_switch is False

@@ -1,7 +1,6 @@
-"""Admin: instruments, the trading control panel (arm, kill switch, effective gate), orders, cycles.
+"""Admin: instruments and the trading control panel (arm, kill switch, effective gate).
 
-The control actions call ``trading.services.control``; orders and cycles are read-only here
-(their state changes only through services).
+The control actions call ``trading.services.control``, which audits every change.
 """
 
 from __future__ import annotations
@@ -14,23 +13,10 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.html import format_html_join
 
 from meva.errors import ApplicationError
-from trading.domain.gate import GateAction
-from trading.models import Cycle, Instrument, Order, TradingControl
+from trading.domain.gate import LIVE_TRADING_ACK_PHRASE, GateAction
+from trading.models import Instrument, TradingControl
 from trading.services import control as control_services
 from trading.services.gate import gate_state
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """List and inspect only: no add, change or delete."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 @admin.register(Instrument)
@@ -52,13 +38,13 @@ class InstrumentAdmin(admin.ModelAdmin):
 
 
 def _control_action(
-    service: Callable[..., TradingControl], label: str
+    service: Callable[..., TradingControl], label: str, **extra: str
 ) -> Callable[[admin.ModelAdmin, HttpRequest, QuerySet], None]:
-    """An admin action that calls ``service(user=..., reason=...)`` and reports the gate."""
+    """An admin action that calls ``service(user=..., reason=..., **extra)``, reports the gate."""
 
     def action(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
         try:
-            service(user=request.user, reason=f"admin action: {label} by {request.user}")
+            service(user=request.user, reason=f"admin action: {label} by {request.user}", **extra)
         except ApplicationError as exc:
             modeladmin.message_user(request, str(exc), messages.ERROR)
             return
@@ -98,7 +84,13 @@ class TradingControlAdmin(admin.ModelAdmin):
     )
     readonly_fields = fields
     actions = (
-        _control_action(control_services.control_arm, "Arm trading"),
+        # Interim: the action itself passes the acknowledgement phrase. The operator console
+        # (a later issue) replaces it with a form where the operator types the phrase.
+        _control_action(
+            control_services.control_arm,
+            "Arm trading",
+            acknowledgement=LIVE_TRADING_ACK_PHRASE,
+        ),
         _control_action(control_services.control_disarm, "Disarm trading"),
         _control_action(control_services.kill_switch_engage, "Engage kill switch"),
         _control_action(control_services.kill_switch_release, "Release kill switch"),
@@ -130,38 +122,3 @@ class TradingControlAdmin(admin.ModelAdmin):
         if decision.allowed:
             return "none: live submits and cancels are allowed"
         return format_html_join("", "<div>{}</div>", ((line,) for line in decision.explain()))
-
-
-@admin.register(Order)
-class OrderAdmin(ReadOnlyAdmin):
-    list_display = (
-        "client_order_id",
-        "account",
-        "symbol",
-        "side",
-        "order_type",
-        "price",
-        "quantity",
-        "filled_quantity",
-        "status",
-        "reject_code",
-        "created_at",
-    )
-    list_filter = ("status", "side", "order_type", "account")
-    search_fields = ("client_order_id", "exchange_order_id", "symbol")
-    date_hierarchy = "created_at"
-
-
-@admin.register(Cycle)
-class CycleAdmin(ReadOnlyAdmin):
-    list_display = (
-        "id",
-        "account",
-        "mode",
-        "status",
-        "started_at",
-        "finished_at",
-        "no_trade_reason",
-    )
-    list_filter = ("status", "mode", "account")
-    search_fields = ("account", "no_trade_reason", "error")

@@ -42,7 +42,10 @@ class TradingControl(models.Model):
 
     ``armed`` must be true for live side effects; ``kill_switch`` true blocks them. ``*_by`` and
     ``*_at`` (UTC) record who last changed each switch and when, ``reason`` why the last change
-    was made. Defaults (not armed) block.
+    was made. Defaults (not armed) block. These fields show only the last change: the history
+    of every change (who, when, why, before/after) is the audit trail, ``AuditEvent`` rows with
+    actions ``control.arm``, ``control.disarm``, ``control.kill_switch_engage`` and
+    ``control.kill_switch_release``, written in the same transaction as the change.
     """
 
     SINGLETON_PK = 1

@@ -1,0 +1,12 @@
+"""Trading admin, one module per sub-domain (registration happens on import).
+
+``control``: instruments and the control panel; ``audit``: the read-only audit trail and alerts (acknowledge
+action); ``records``: orders, cycles with their decisions, candles and paper venue rows, all
+read-only (services write them).
+"""
+
+from __future__ import annotations
+
+from trading.admin import audit, control, records
+
+__all__ = ["audit", "control", "records"]

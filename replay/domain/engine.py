@@ -47,7 +47,7 @@ from trading.domain.cycle import fill_from_trade
 from trading.domain.intents import Intent
 from trading.domain.market import MarketSnapshot
 from trading.domain.orders import OrderRequest, OrderType, Side
-from trading.domain.planner import Cancel, CycleInputs, OpenOrder, plan_cycle
+from trading.domain.planner import Cancel, CycleInputs, plan_cycle
 from trading.domain.risk import (
     Denial,
     RiskLimits,
@@ -257,14 +257,7 @@ class _Run:
         trades, self.fill_cursor = self.venue.fills_since(self.fill_cursor)
         new_fills = [fill_from_trade(t) for t in trades]
         self.fills.extend(new_fills)
-        open_orders = (
-            [
-                OpenOrder(o.order_id, o.client_order_id, o.symbol, o.side, o.created_ms)
-                for o in self.venue.open_orders()
-            ]
-            if self.venue.has_any_open_orders()
-            else []
-        )
+        open_orders = self.venue.open_orders() if self.venue.has_any_open_orders() else []
         quote_balance = self.venue.balance(self.quote)
         plan = plan_cycle(
             CycleInputs(

@@ -23,8 +23,9 @@ from ledger.domain.portfolio import Portfolio
 from ledger.domain.positions import Position
 from trading.domain.intents import Intent, PricePolicy
 from trading.domain.market import BarWindow, MarketSnapshot
-from trading.domain.orders import OrderType, Side
-from trading.domain.planner import CycleInputs, CyclePlan, OpenOrder, plan_cycle
+from trading.domain.orders import OrderStatus, OrderType, Side
+from trading.domain.planner import CycleInputs, CyclePlan, plan_cycle
+from trading.domain.reports import OrderReport
 from trading.domain.risk import Mode, RiskLimits, RiskState
 from trading.domain.rules import ExchangeRules
 from trading.domain.strategies.base import StrategyContext
@@ -222,8 +223,22 @@ def test_it_observes_only_when_every_symbol_is_stale() -> None:
 # --- cancels ---------------------------------------------------------------------------------
 
 
-def open_order(symbol: Symbol, side: Side, age_ms: int = 0, oid: str = "1") -> OpenOrder:
-    return OpenOrder(oid, f"coid-{oid}", symbol, side, NOW - age_ms)
+def open_order(symbol: Symbol, side: Side, age_ms: int = 0, oid: str = "1") -> OrderReport:
+    """A resting limit order as a venue reports it, placed ``age_ms`` before the cycle."""
+    created = NOW - age_ms
+    return OrderReport(
+        order_id=oid,
+        client_order_id=f"coid-{oid}",
+        symbol=symbol,
+        side=side,
+        order_type=OrderType.LIMIT,
+        status=OrderStatus.OPEN,
+        price=D("100"),
+        quantity=D("1"),
+        remaining=D("1"),
+        created_ms=created,
+        updated_ms=created,
+    )
 
 
 @pytest.mark.parametrize(
@@ -231,6 +246,7 @@ def open_order(symbol: Symbol, side: Side, age_ms: int = 0, oid: str = "1") -> O
     [
         ({"kill_switch": True}, "MODE_OBSERVE_ONLY"),
         ({"unknown_orders": 1}, "MODE_OBSERVE_ONLY"),
+        ({"stop_entries": True}, "MODE_REDUCE_RISK_ONLY"),
         (
             {
                 "risk_state": RiskState(
@@ -403,6 +419,25 @@ def test_observe_only_places_nothing_and_records_a_denial_per_intent() -> None:
 
     assert plan.orders == ()
     assert codes(plan) == ["MODE_OBSERVE_ONLY", "MODE_OBSERVE_ONLY"]
+
+
+def test_stop_entries_allows_only_exits_and_says_why() -> None:
+    strategy = Scripted({BTC: buy(BTC), ETH: sell(ETH)})
+
+    plan = plan_cycle(
+        inputs(strategy=strategy, stop_entries=True, positions=(position(ETH, "5", "90"),))
+    )
+
+    assert (plan.mode, plan.mode_reasons) == (Mode.REDUCE_RISK_ONLY, ("STOP_ENTRIES",))
+    assert [(o.symbol, o.side) for o in plan.orders] == [(ETH, Side.SELL)]
+    assert codes(plan) == ["MODE_REDUCE_RISK_ONLY"]
+    assert plan.denials[0].symbol == BTC
+
+
+def test_the_kill_switch_outranks_stop_entries() -> None:
+    plan = plan_cycle(inputs(kill_switch=True, stop_entries=True))
+
+    assert (plan.mode, plan.mode_reasons) == (Mode.OBSERVE_ONLY, ("KILL_SWITCH", "STOP_ENTRIES"))
 
 
 def test_a_sell_without_a_position_is_denied_not_sent() -> None:

@@ -97,6 +97,60 @@ def test_it_observes_only_on_a_kill_switch_unknown_orders_or_stale_data(
     assert state.mode_since_ms == T0
 
 
+def test_stop_entries_reduces_risk_only_even_from_a_settled_normal_state() -> None:
+    # settled() takes the NORMAL fast path when no flag is set: the switch must not be skipped
+    state = decide(settled(), "1000", stop_entries=True)
+
+    assert (state.mode, state.mode_reasons, state.mode_since_ms) == (
+        Mode.REDUCE_RISK_ONLY,
+        ("STOP_ENTRIES",),
+        T0,
+    )
+
+
+@pytest.mark.parametrize(
+    ("equity", "mode", "reasons"),
+    [
+        ("850", Mode.REDUCE_RISK_ONLY, ("STOP_ENTRIES", "DRAWDOWN")),
+        ("800", Mode.OBSERVE_ONLY, ("DRAWDOWN", "STOP_ENTRIES")),
+    ],
+)
+def test_stop_entries_is_listed_with_the_other_reasons(
+    equity: str, mode: Mode, reasons: tuple[str, ...]
+) -> None:
+    state = decide(settled(equity, peak="1000", day_start="800"), equity, stop_entries=True)
+
+    assert (state.mode, state.mode_reasons) == (mode, reasons)
+
+
+def test_lifting_stop_entries_steps_down_through_the_cooldown() -> None:
+    stopped = decide(settled(), "1000", stop_entries=True)
+
+    held = decide(stopped, "1000", now=T0 + HOUR - 1)
+    back = decide(held, "1000", now=T0 + HOUR)
+
+    assert held.mode is Mode.REDUCE_RISK_ONLY
+    assert held.mode_reasons == ("COOLDOWN_REDUCE_RISK_ONLY",)
+    assert back.mode is Mode.NORMAL
+
+
+@settings(derandomize=True, max_examples=200, deadline=None)
+@given(
+    equities=st.lists(st.integers(min_value=60_000, max_value=140_000), min_size=1, max_size=20),
+)
+def test_with_stop_entries_the_mode_is_never_normal(equities: list[int]) -> None:
+    state = RiskState()
+    now = T0
+    for equity in equities:
+        now += 60_000
+        state = risk_mode_decide(state, ModeInputs(now, D(equity), DAY), LIMITS)
+        stopped = risk_mode_decide(
+            state, ModeInputs(now + 1, D(equity), DAY, stop_entries=True), LIMITS
+        )
+        assert stopped.mode is not Mode.NORMAL
+        assert "STOP_ENTRIES" in stopped.mode_reasons
+
+
 def test_it_stays_normal_when_nothing_is_wrong() -> None:
     state = decide(settled(), "1000")
 

@@ -16,6 +16,12 @@ the same inputs. Steps:
 
 Cancels: open buys are canceled in REDUCE_RISK_ONLY and OBSERVE_ONLY, and any order older
 than ``RiskLimits.order_ttl_ms`` is canceled (``ORDER_TTL``).
+
+One type represents an order in each layer: the planner sends
+:class:`~trading.domain.orders.OrderRequest` and sees resting orders (``open_orders``,
+``Cancel.order``) as the venue port reports them, :class:`~trading.domain.reports.OrderReport`;
+the database holds ``trading.models.Order``; the sandbox wire its ``OrderRecord``. Inputs are
+built by :func:`trading.domain.cycle.cycle_inputs_build` in every mode.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from trading.domain.allocation import BuyBudget, OrderSpec, build_order, buy_not
 from trading.domain.intents import Intent
 from trading.domain.market import MarketSnapshot
 from trading.domain.orders import OrderRequest, Side
+from trading.domain.reports import OrderReport
 from trading.domain.risk import (
     CycleRiskContext,
     Denial,
@@ -54,19 +61,10 @@ BPS = Decimal(10000)
 
 
 @dataclass(frozen=True, slots=True)
-class OpenOrder:
-    """A resting order as the planner sees it (venue-agnostic)."""
-
-    order_id: str
-    client_order_id: str
-    symbol: Symbol
-    side: Side
-    created_ms: int
-
-
-@dataclass(frozen=True, slots=True)
 class Cancel:
-    order: OpenOrder
+    """Cancel ``order`` (a resting order as the venue reported it) because of ``reason``."""
+
+    order: OrderReport
     reason: str
 
 
@@ -74,8 +72,12 @@ class CycleInputs(NamedTuple):
     """Everything one cycle may know. Money in the portfolio's quote currency; times epoch ms.
 
     ``available_cash`` is the venue's free quote balance (what new buys can use);
+    ``open_orders`` our resting orders as the venue reports them, oldest first;
     ``known_client_order_ids`` the ids this account placed (for reconciliation);
-    ``trading_day`` the current trading day (Europe/Istanbul unless configured otherwise).
+    ``trading_day`` the current trading day (Europe/Istanbul unless configured otherwise);
+    ``kill_switch`` forces ``OBSERVE_ONLY``; ``unknown_orders`` counts unresolved ``UNKNOWN``
+    orders (> 0 forces ``OBSERVE_ONLY``); ``stop_entries`` is the account's operator switch
+    (at least ``REDUCE_RISK_ONLY``: only exposure-reducing orders and cancels).
     """
 
     now_ms: int
@@ -85,7 +87,7 @@ class CycleInputs(NamedTuple):
     portfolio: Portfolio
     available_cash: Decimal
     fills: Sequence[Fill]
-    open_orders: Sequence[OpenOrder]
+    open_orders: Sequence[OrderReport]
     risk_state: RiskState
     limits: RiskLimits
     strategies: Sequence[Strategy]
@@ -96,6 +98,7 @@ class CycleInputs(NamedTuple):
     known_client_order_ids: frozenset[str] | None = None
     kill_switch: bool = False
     unknown_orders: int = 0
+    stop_entries: bool = False
 
 
 class CyclePlan(NamedTuple):
@@ -147,6 +150,7 @@ def plan_cycle(inputs: CycleInputs) -> CyclePlan:
             kill_switch=inputs.kill_switch,
             unknown_orders=inputs.unknown_orders,
             all_data_stale=all_stale,
+            stop_entries=inputs.stop_entries,
         ),
         inputs.limits,
     )

@@ -7,8 +7,10 @@ Modes (DESIGN.md section 1 step 4), least to most severe:
 - ``OBSERVE_ONLY``: no new orders, cancels only.
 
 :func:`risk_mode_decide` derives the mode from the kill switch, unresolved UNKNOWN orders,
-stale data, the drawdown from the risk peak, and the loss of the current trading day
-(``Europe/Istanbul`` by default). A degraded mode is held for at least
+stale data, the account's stop-entries switch, the drawdown from the risk peak, and the loss
+of the current trading day (``Europe/Istanbul`` by default). Flags and their reason codes:
+kill switch ``KILL_SWITCH``, unknown orders ``UNKNOWN_ORDERS`` and stale data ``STALE_DATA``
+force ``OBSERVE_ONLY``; stop entries ``STOP_ENTRIES`` forces at least ``REDUCE_RISK_ONLY``. A degraded mode is held for at least
 ``RiskLimits.mode_cooldown_ms`` (hysteresis), so a mode cannot flap cycle to cycle.
 
 The risk peak is the highest equity seen within ``RiskLimits.drawdown_window_ms``; when the
@@ -116,7 +118,13 @@ class RiskState:
 
 
 class ModeInputs(NamedTuple):
-    """Inputs of :func:`risk_mode_decide` (equity in quote; ``day`` the trading day of now)."""
+    """Inputs of :func:`risk_mode_decide` (equity in quote; ``day`` the trading day of now).
+
+    Flags: ``kill_switch``, ``unknown_orders`` (count) and ``all_data_stale`` force
+    ``OBSERVE_ONLY``; ``stop_entries`` (the operator's per-account switch) forces at least
+    ``REDUCE_RISK_ONLY``. Like every degraded mode, the mode is held for
+    ``RiskLimits.mode_cooldown_ms`` after a flag clears.
+    """
 
     now_ms: int
     equity: Decimal
@@ -124,6 +132,7 @@ class ModeInputs(NamedTuple):
     kill_switch: bool = False
     unknown_orders: int = 0
     all_data_stale: bool = False
+    stop_entries: bool = False
 
 
 def data_all_stale(ages_ms: Iterable[int], max_data_age_ms: int) -> bool:
@@ -157,7 +166,7 @@ def risk_stable_until(state: RiskState, limits: RiskLimits) -> int:
 
     Promise: if ``state`` came out of :func:`risk_mode_decide` at some equity, then for any
     later cycle time ``now < risk_stable_until(state, limits)`` in the same trading day, with
-    the same equity and no flag (kill switch, unknown orders, stale data),
+    the same equity and no flag (kill switch, unknown orders, stale data, stop entries),
     ``risk_mode_decide`` returns ``state`` itself. Only a NORMAL state without reasons makes
     this promise (the risk peak expiring is then the only clock); any other state returns 0.
     The backtest engine uses it to record runs of identical quiet cycles in bulk.
@@ -175,7 +184,7 @@ def _still_normal(state: RiskState, inputs: ModeInputs, limits: RiskLimits) -> b
     """
     if state.mode is not Mode.NORMAL or state.mode_reasons or state.day != inputs.day:
         return False
-    if inputs.kill_switch or inputs.unknown_orders or inputs.all_data_stale:
+    if inputs.kill_switch or inputs.unknown_orders or inputs.all_data_stale or inputs.stop_entries:
         return False
     equity, peak = inputs.equity, state.risk_peak
     if equity > peak or peak <= 0 or inputs.now_ms - state.risk_peak_ms > limits.drawdown_window_ms:
@@ -193,7 +202,9 @@ def risk_mode_fold(
     """Fold flag-free cycles ``(now_ms, equity, trading day)`` into ``state`` while its mode holds.
 
     Exactly :func:`risk_mode_decide` applied point by point with no kill switch, unknown
-    orders or stale data, stopping before the first point that would change the mode.
+    orders, stale data or stop entries (a point carries none of them, so a caller must never
+    fold over a cycle where one is set; the backtest sets none), stopping before the first
+    point that would change the mode.
     Returns the state after the accepted points and each accepted point's reasons (so the
     list's length is the number accepted). NORMAL points that neither roll the day nor cross
     a threshold, new highs included, are decided on local values without building the
@@ -264,6 +275,8 @@ def _wanted_mode(
         observe.append("UNKNOWN_ORDERS")
     if inputs.all_data_stale:
         observe.append("STALE_DATA")
+    if inputs.stop_entries:
+        reduce.append("STOP_ENTRIES")
     if state.risk_peak > 0:
         drawdown = (state.risk_peak - inputs.equity) / state.risk_peak
         if drawdown >= limits.observe_drawdown_pct:

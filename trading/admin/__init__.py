@@ -1,12 +1,13 @@
 """Trading admin, one module per sub-domain (registration happens on import).
 
-``control``: instruments and the control panel; ``audit``: the read-only audit trail and alerts (acknowledge
+``control``: instruments and the control panel; ``accounts``: accounts (changed through
+``trading.services.accounts``); ``audit``: the read-only audit trail and alerts (acknowledge
 action); ``records``: orders, cycles with their decisions, candles and paper venue rows, all
 read-only (services write them).
 """
 
 from __future__ import annotations
 
-from trading.admin import audit, control, records
+from trading.admin import accounts, audit, control, records
 
-__all__ = ["audit", "control", "records"]
+__all__ = ["accounts", "audit", "control", "records"]

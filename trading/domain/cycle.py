@@ -86,3 +86,52 @@ def fill_from_trade(trade: TradeReport) -> Fill:
         trade.ts_ms,
         liquidity,
     )
+
+
+def cycle_inputs_build(
+    *,
+    now_ms: int,
+    setup: CycleSetup,
+    venue: VenueSnapshot,
+    market: Mapping[Symbol, MarketSnapshot],
+    rules: Mapping[Symbol, ExchangeRules],
+    portfolio: Portfolio,
+    risk_state: RiskState,
+    trading_day: date,
+    known_client_order_ids: frozenset[str] | None = None,
+    kill_switch: bool = False,
+    unknown_orders: int = 0,
+    stop_entries: bool = False,
+) -> CycleInputs:
+    """The planner's inputs for the cycle at ``now_ms`` (epoch ms UTC), the same in every mode.
+
+    ``portfolio`` is the ledger before this cycle's fills (its ``quote_asset`` is the cash
+    currency); the available cash is the venue's free balance of that asset (0 when the
+    venue reports none); ``fills`` are :func:`fill_from_trade` of ``venue.new_trades`` in
+    their order; ``open_orders`` are passed through. ``market`` and ``rules`` are per symbol;
+    ``trading_day`` is the day of ``now_ms`` in the trading time zone; the flags and counters
+    are as on :class:`~trading.domain.planner.CycleInputs`. Never raises for valid reports.
+    """
+    cash = venue.balances.get(portfolio.quote_asset)
+    trades = venue.new_trades
+    return CycleInputs(
+        now_ms=now_ms,
+        account=setup.account,
+        market=market,
+        rules=rules,
+        portfolio=portfolio,
+        available_cash=ZERO if cash is None else cash.free,
+        fills=[fill_from_trade(t) for t in trades] if trades else (),
+        open_orders=venue.open_orders,
+        risk_state=risk_state,
+        limits=setup.limits,
+        strategies=setup.strategies,
+        fee_maker_bps=setup.fee_maker_bps,
+        fee_taker_bps=setup.fee_taker_bps,
+        trading_day=trading_day,
+        universe_limits=setup.universe_limits,
+        known_client_order_ids=known_client_order_ids,
+        kill_switch=kill_switch,
+        unknown_orders=unknown_orders,
+        stop_entries=stop_entries,
+    )

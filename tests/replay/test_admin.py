@@ -25,7 +25,19 @@ from replay.models import BacktestCycle, BacktestRun, Dataset, RunStatus
 from replay.selectors import backtest_equity_chart
 from trading.domain.orders import Side
 from trading.domain.symbols import Symbol
-from trading.models import Cycle, Instrument, Order, TradingControl
+from trading.models import (
+    Candle,
+    Cycle,
+    Instrument,
+    Order,
+    PaperBalance,
+    PaperOrder,
+    PaperTrade,
+    PaperVenue,
+    TradingControl,
+)
+from trading.services.accounts import account_create
+from trading.services.alerts import alert_raise
 
 pytestmark = pytest.mark.django_db
 
@@ -118,6 +130,46 @@ def operations() -> None:
     fill_record(account="paper", fill=fill)
     EquitySnapshot.objects.create(
         account="paper", ts=datetime(2024, 1, 1, tzinfo=UTC), equity=D(100), cash=D(80)
+    )
+    account_create(  # also writes an audit event
+        name="paper",
+        mode="paper",
+        strategy="sma_cross",
+        symbols=["BTC_TRY"],
+        balances={"TRY": "100"},
+        actor="command:test",
+    )
+    alert_raise(kind="BALANCE_DRIFT", severity="warning", message="drift", account="paper")
+    Candle.objects.create(
+        symbol="BTC_TRY", interval_s=60, ts_ms=T0, open=1, high=1, low=1, close=1, volume=1
+    )
+    PaperVenue.objects.create(account="paper")
+    PaperBalance.objects.create(account="paper", asset="TRY", free=D(80), locked=D(0))
+    PaperOrder.objects.create(
+        account="paper",
+        order_id="1",
+        client_order_id="mv-BTCTRY-b-1-abc",
+        symbol="BTC_TRY",
+        side="buy",
+        order_type="limit",
+        price=D("1000000"),
+        quantity=D("0.01"),
+        created_ms=T0,
+        status="FILLED",
+    )
+    PaperTrade.objects.create(
+        account="paper",
+        seq=1,
+        trade_id="paper-t1",
+        order_id="1",
+        client_order_id="mv-BTCTRY-b-1-abc",
+        symbol="BTC_TRY",
+        side="buy",
+        price=D("1000000"),
+        quantity=D("0.01"),
+        fee=D("20"),
+        fee_asset="TRY",
+        ts_ms=T0,
     )
 
 

@@ -1,13 +1,28 @@
-"""Celery application (cookiecutter-django wiring). Tasks are discovered in installed apps."""
+"""Celery application (cookiecutter-django wiring). Tasks are discovered in installed apps.
+
+Worker and beat log through Django's ``LOGGING`` (JSON lines with secret redaction, level
+``LOG_LEVEL``) rather than Celery's own plain-text root logger, which would not redact.
+"""
 
 from __future__ import annotations
 
 import os
 
 from celery import Celery
+from celery.signals import setup_logging
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "meva.settings")
 
 app = Celery("meva")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@setup_logging.connect
+def _django_logging(**kwargs: object) -> None:
+    """Configure logging from ``settings.LOGGING`` (connecting this stops Celery's own setup)."""
+    from logging.config import dictConfig
+
+    from django.conf import settings
+
+    dictConfig(settings.LOGGING)

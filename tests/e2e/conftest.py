@@ -8,7 +8,8 @@ test asking for them is skipped. The subprocesses get this process's environment
 * ``REDIS_URL`` on Redis database :data:`E2E_REDIS_DB`, flushed before each test so no task or
   lock of an earlier run survives; this process's ``settings.REDIS_URL`` and Celery broker point
   there too (``.delay()`` here reaches the worker; locks taken here are the worker's locks);
-* ``BTCTURK_*`` of a sandbox exchange started for the test, so nothing reaches the internet.
+* ``BTCTURK_*`` of a sandbox exchange started for the test, so nothing reaches the internet;
+* whatever the ``celery_extra_env`` fixture returns (override it in a test module).
 
 ``CELERY_TASK_ALWAYS_EAGER`` is ``not REDIS_URL`` in the settings, so it is off in both.
 """
@@ -68,10 +69,17 @@ def e2e_exchange(e2e_dataset: ReplayDataset) -> Iterator[SandboxServer]:
 
 
 @pytest.fixture
+def celery_extra_env() -> dict[str, str]:
+    """More environment for the Celery subprocesses; override it in a test module."""
+    return {}
+
+
+@pytest.fixture
 def celery_env(
     e2e_services: str,
     transactional_db: None,
     e2e_exchange: SandboxServer,
+    celery_extra_env: dict[str, str],
     settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[dict[str, str]]:
@@ -88,6 +96,7 @@ def celery_env(
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         "PYTHONUNBUFFERED": "1",
     }
+    env |= celery_extra_env
     for name in ("CELERY_BROKER_URL", "CELERY_BROKER_READ_URL", "CELERY_BROKER_WRITE_URL"):
         monkeypatch.delenv(name, raising=False)  # Celery lets these override its configuration
     settings.REDIS_URL = broker_url

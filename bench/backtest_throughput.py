@@ -38,6 +38,8 @@ from replay.domain.engine import BacktestConfig, run_backtest  # noqa: E402
 from trading.domain.risk import RiskLimits  # noqa: E402
 from trading.domain.strategies.registry import build_strategy  # noqa: E402
 from trading.domain.venue import FillModel  # noqa: E402
+from trading.exchange.simulated import SimulatedExchange  # noqa: E402
+from trading.services.execution import plan_execute  # noqa: E402
 
 SYMBOLS = ("BTC", "ETH", "SOL", "AVAX")
 
@@ -107,7 +109,10 @@ def run(
         max_volume_share=None if all_in else Decimal("0.1"),
         fast_path=fast_path,
     )
-    runs = [run_backtest(dataset, config) for _ in range(repeat)]
+    runs = [
+        run_backtest(dataset, config, execute=plan_execute, port=SimulatedExchange)
+        for _ in range(repeat)
+    ]
     result = min(runs, key=lambda r: r.elapsed_s)
     return {
         "symbols": len(result.symbols),

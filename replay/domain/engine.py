@@ -7,9 +7,16 @@ runs at ``now = t + interval`` (the moment bar ``t`` has closed):
    revealed the simulated venue matches that symbol's resting orders against each of them
    (so an order only ever fills against bars that closed after it was placed); the snapshot
    holds the closed-bar window, the last close as mark (Decimal) and the data age;
+   the venue's answer (free quote balance, open orders, new fills) is a
+   :class:`~trading.domain.cycle.VenueSnapshot` and the planner's inputs come from
+   :func:`~trading.domain.cycle.cycle_inputs_build`, as in paper and live cycles;
 2-9. :func:`trading.domain.planner.plan_cycle` (reconcile, ledger, risk mode, universe,
    strategies, allocation, order building, risk rules);
-10. execution: cancels, then submits, on the simulated venue (rejects become denials);
+10. execution: the injected ``execute`` (``trading.services.execution.plan_execute``, which
+   domain code cannot import) cancels, then submits, through the injected ``port`` built on
+   the run's simulated venue (``trading.exchange.simulated.SimulatedExchange`` stamped with
+   the replay clock); venue rejects come back as ``VENUE_<code>`` denials. The engine itself
+   never calls ``submit_order``/``cancel_order`` (``tests/test_architecture.py``);
 11. record: a compact per-cycle record, the running drawdown and the fingerprint.
 
 Quiet cycles (fast path, ``BacktestConfig.fast_path``): a cycle with no resting order and no
@@ -35,7 +42,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import NamedTuple
+from typing import Any, NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
 from ledger.domain.drawdown import DrawdownState, TradingDayClock, drawdown_fold, drawdown_update
@@ -43,11 +50,11 @@ from ledger.domain.fills import Fill
 from ledger.domain.portfolio import Portfolio, portfolio_apply_fill, portfolio_equity_series
 from replay.domain.dataset import ReplayDataset
 from replay.domain.metrics import RoundTrip, round_trips, sharpe_ratio, win_rate
-from trading.domain.cycle import fill_from_trade
+from trading.domain.cycle import CycleSetup, VenueSnapshot, cycle_inputs_build, fill_from_trade
 from trading.domain.intents import Intent
 from trading.domain.market import MarketSnapshot
 from trading.domain.orders import OrderRequest, OrderType, Side
-from trading.domain.planner import Cancel, CycleInputs, plan_cycle
+from trading.domain.planner import Cancel, CyclePlan, plan_cycle
 from trading.domain.risk import (
     Denial,
     RiskLimits,
@@ -59,10 +66,26 @@ from trading.domain.strategies.base import Strategy
 from trading.domain.strategies.signals import EVERY_BAR, SignalBars
 from trading.domain.symbols import Symbol
 from trading.domain.universe import UniverseLimits
-from trading.domain.venue import FillModel, SimulatedVenue, VenueReject
+from trading.domain.venue import FillModel, SimulatedVenue
 
 EMPTY: tuple = ()
 ProgressFn = Callable[[int, int], None]
+# (venue, *, clock) -> the order port the executor calls, e.g. SimulatedExchange;
+# ``clock`` returns the replay time in epoch ms.
+PortFactory = Callable[..., Any]
+
+
+class Executed(Protocol):
+    """What the engine reads of an execution result: all denials of the cycle, in order."""
+
+    @property
+    def denials(self) -> tuple[Denial, ...]: ...
+
+
+class Execute(Protocol):
+    """The executor's signature: ``trading.services.execution.plan_execute``."""
+
+    def __call__(self, plan: CyclePlan, *, port: Any, now_ms: int) -> Executed: ...
 
 
 class BacktestError(ValueError):
@@ -145,10 +168,19 @@ def run_backtest(
     dataset: ReplayDataset,
     config: BacktestConfig,
     *,
+    execute: Execute,
+    port: PortFactory,
     progress: ProgressFn | None = None,
     progress_every: int = 2000,
 ) -> BacktestResult:
-    """Run ``config.strategy`` over ``dataset``; raises :class:`BacktestError` on no cycles."""
+    """Run ``config.strategy`` over ``dataset``; raises :class:`BacktestError` on no cycles.
+
+    ``execute`` is ``trading.services.execution.plan_execute`` and ``port`` builds the order
+    port over the run's venue, called as ``port(venue, clock=...)`` (e.g.
+    ``trading.exchange.simulated.SimulatedExchange``): the same execution paper and live
+    cycles use, injected because domain code cannot import services or adapters.
+    ``progress(done, total)`` is called every ``progress_every`` cycles.
+    """
     started = time.perf_counter()
     # The loop allocates many small objects that stay alive (one record per cycle); the cyclic
     # collector would rescan them again and again. Nothing in the loop creates reference
@@ -156,20 +188,16 @@ def run_backtest(
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _run_loop(dataset, config, progress, progress_every, started)
+        run = _Run(dataset, config, execute, port)
+        return _run_loop(run, progress, progress_every, started)
     finally:
         if collecting:
             gc.enable()
 
 
 def _run_loop(
-    dataset: ReplayDataset,
-    config: BacktestConfig,
-    progress: ProgressFn | None,
-    progress_every: int,
-    started: float,
+    run: _Run, progress: ProgressFn | None, progress_every: int, started: float
 ) -> BacktestResult:
-    run = _Run(dataset, config)
     total = len(run.times)
     seq = 0
     next_report = 0
@@ -202,7 +230,9 @@ class _Feed:
 class _Run:
     """Mutable loop state of one run (kept out of the pure planner on purpose)."""
 
-    def __init__(self, dataset: ReplayDataset, config: BacktestConfig) -> None:
+    def __init__(
+        self, dataset: ReplayDataset, config: BacktestConfig, execute: Execute, port: PortFactory
+    ) -> None:
         self.config = config
         self.dataset = dataset
         self.interval = dataset.interval_ms
@@ -243,7 +273,20 @@ class _Run:
         self.records: list[CycleRecord] = []
         self.day_clock = TradingDayClock(ZoneInfo(config.trading_tz))
         self.hasher = hashlib.sha256()
-        self.strategies = (config.strategy,)
+        self.setup = CycleSetup(
+            account=config.account,
+            strategies=(config.strategy,),
+            limits=config.limits,
+            fee_maker_bps=config.fee_maker_bps,
+            fee_taker_bps=config.fee_taker_bps,
+            universe_limits=config.universe_limits,
+        )
+        self.now = 0  # the replay clock: the current cycle's time, epoch ms
+        self.execute = execute
+        self.port = port(self.venue, clock=self._clock)
+
+    def _clock(self) -> int:
+        return self.now
 
     def cycle(self, seq: int, t: int) -> int:
         """Run cycle ``seq`` (bar open time ``t``); returns the next cycle to run."""
@@ -254,30 +297,26 @@ class _Run:
             if resume > seq:
                 return resume
         market = self._market(now)
-        trades, self.fill_cursor = self.venue.fills_since(self.fill_cursor)
-        new_fills = [fill_from_trade(t) for t in trades]
-        self.fills.extend(new_fills)
-        open_orders = self.venue.open_orders() if self.venue.has_any_open_orders() else []
-        quote_balance = self.venue.balance(self.quote)
-        plan = plan_cycle(
-            CycleInputs(
-                now_ms=now,
-                account=self.config.account,
-                market=market,
-                rules=self.dataset.rules,
-                portfolio=self.portfolio,
-                available_cash=quote_balance.free,
-                fills=new_fills,
-                open_orders=open_orders,
-                risk_state=self.risk_state,
-                limits=self.config.limits,
-                strategies=self.strategies,
-                fee_maker_bps=self.config.fee_maker_bps,
-                fee_taker_bps=self.config.fee_taker_bps,
-                trading_day=self.day_clock.day_of(now),
-                universe_limits=self.config.universe_limits,
-            )
+        venue = self.venue
+        trades, self.fill_cursor = venue.fills_since(self.fill_cursor)
+        snapshot = VenueSnapshot(
+            {self.quote: venue.balance(self.quote)},  # the planner reads only the free cash
+            venue.open_orders() if venue.has_any_open_orders() else EMPTY,
+            trades,
         )
+        inputs = cycle_inputs_build(
+            now_ms=now,
+            setup=self.setup,
+            venue=snapshot,
+            market=market,
+            rules=self.dataset.rules,
+            portfolio=self.portfolio,
+            risk_state=self.risk_state,
+            trading_day=self.day_clock.day_of(now),
+        )
+        new_fills = inputs.fills
+        self.fills.extend(new_fills)
+        plan = plan_cycle(inputs)
         denials = self._execute(plan, now)
         mode_changed = plan.mode is not self.risk_state.mode or seq == 0
         self.portfolio = plan.portfolio
@@ -501,11 +540,10 @@ class _Run:
             return None, None
         return book.bid_decimal(q - 1), book.ask_decimal(q - 1)
 
-    def _execute(self, plan, now: int) -> tuple[Denial, ...]:
-        denials = plan.denials
-        for cancel in plan.cancels:
-            self.venue.cancel_order(cancel.order.order_id, now_ms=now)
-        rejected = []
+    def _execute(self, plan: CyclePlan, now: int) -> tuple[Denial, ...]:
+        """Step 10 through the injected executor and port; returns all the cycle's denials."""
+        if not plan.orders and not plan.cancels:
+            return plan.denials
         market_sells = {
             o.symbol
             for o in plan.orders
@@ -513,19 +551,8 @@ class _Run:
         }
         for symbol in sorted(market_sells):
             self._show_last_price(symbol)
-        for order in plan.orders:
-            ack = self.venue.submit_order(order, now_ms=now)
-            if isinstance(ack, VenueReject):
-                rejected.append(
-                    Denial(
-                        f"VENUE_{ack.code}",
-                        ack.detail,
-                        order.symbol,
-                        order.side,
-                        order.strategy,
-                    )
-                )
-        return denials + tuple(rejected) if rejected else denials
+        self.now = now
+        return self.execute(plan, port=self.port, now_ms=now).denials
 
     def _show_last_price(self, symbol: Symbol) -> None:
         """Give the venue ``symbol``'s last close before a market sell is submitted.

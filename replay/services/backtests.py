@@ -2,7 +2,8 @@
 
 ``backtest_run`` creates the :class:`~replay.models.BacktestRun` row (pending), marks it
 running, runs :func:`replay.domain.engine.run_backtest` entirely in memory (no ORM call in the
-loop), then writes fills, round trips and per-cycle rows in bulk in one transaction and marks
+loop; orders go through :func:`trading.services.execution.plan_execute` and the
+:class:`~trading.exchange.simulated.SimulatedExchange` port, as paper cycles'), then writes fills, round trips and per-cycle rows in bulk in one transaction and marks
 the run completed. Any error, including an interrupt, marks the run failed with its error
 text before it propagates: a run is never left ``running``.
 """
@@ -32,6 +33,8 @@ from replay.services.datasets import dataset_load
 from trading.domain.strategies.base import StrategyParamError
 from trading.domain.strategies.registry import build_strategy
 from trading.domain.venue import FillModel
+from trading.exchange.simulated import SimulatedExchange
+from trading.services.execution import plan_execute
 from trading.services.risk import risk_limits_from_settings
 
 BATCH = 2000
@@ -95,7 +98,9 @@ def backtest_run(*, request: BacktestRequest, progress: ProgressFn | None = None
             end_ms=_ms(request.end),
             account="backtest",
         )
-        result = run_backtest(dataset, config, progress=progress)
+        result = run_backtest(
+            dataset, config, execute=plan_execute, port=SimulatedExchange, progress=progress
+        )
         _store(run, result)
     except BaseException as exc:
         _mark_failed(run, exc)

@@ -12,13 +12,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from ledger.domain.drawdown import drawdown_update
 from replay.domain.dataset import ReplayDataset, load_dataset
-from replay.domain.engine import BacktestConfig, BacktestError, BacktestResult, run_backtest
+from replay.domain.engine import BacktestConfig, BacktestError, BacktestResult
+from replay.domain.engine import run_backtest as engine_run
 from trading.domain.intents import Intent, PricePolicy
 from trading.domain.orders import Side
 from trading.domain.risk import RiskLimits
@@ -26,6 +28,11 @@ from trading.domain.strategies.base import StrategyContext
 from trading.domain.strategies.registry import build_strategy
 from trading.domain.symbols import Symbol
 from trading.domain.venue import FillModel
+from trading.exchange.simulated import SimulatedExchange
+from trading.services.execution import plan_execute
+
+# The engine executes through the same service and port as paper cycles (injected).
+run_backtest = partial(engine_run, execute=plan_execute, port=SimulatedExchange)
 
 D = Decimal
 T0 = 1_704_067_200_000  # 2024-01-01T00:00:00Z

@@ -10,15 +10,22 @@ from __future__ import annotations
 
 from dataclasses import replace
 from decimal import Decimal as D
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from replay.domain.dataset import load_dataset
-from replay.domain.engine import BacktestConfig, run_backtest
+from replay.domain.engine import BacktestConfig
+from replay.domain.engine import run_backtest as engine_run
 from trading.domain.risk import RiskLimits
 from trading.domain.strategies.registry import build_strategy
 from trading.domain.venue import FillModel
+from trading.exchange.simulated import SimulatedExchange
+from trading.services.execution import plan_execute
+
+# The engine executes through the same service and port as paper cycles (injected).
+run_backtest = partial(engine_run, execute=plan_execute, port=SimulatedExchange)
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
 

@@ -216,6 +216,11 @@ def _code(reason: str) -> str:
 class _Run:
     """Outcomes of one :func:`plan_execute` call, collected in call order."""
 
+    __slots__ = (
+        "port", "guard", "recorder", "now_ms", "denials", "acks", "rejected", "uncertain",
+        "canceled", "cancel_failed", "cancel_uncertain", "halted",
+    )  # fmt: skip
+
     def __init__(
         self,
         port: OrderPort,
@@ -301,11 +306,11 @@ class _Run:
         return ExecutionResult(
             plan_denials + tuple(self.denials) if self.denials else plan_denials,
             tuple(self.acks),
-            tuple(self.rejected),
-            tuple(self.uncertain),
-            tuple(self.canceled),
-            tuple(self.cancel_failed),
-            tuple(self.cancel_uncertain),
+            tuple(self.rejected) if self.rejected else (),
+            tuple(self.uncertain) if self.uncertain else (),
+            tuple(self.canceled) if self.canceled else (),
+            tuple(self.cancel_failed) if self.cancel_failed else (),
+            tuple(self.cancel_uncertain) if self.cancel_uncertain else (),
             self.halted,
         )
 

@@ -23,13 +23,15 @@ from replay.domain.engine import BacktestConfig, BacktestError, BacktestResult
 from replay.domain.engine import run_backtest as engine_run
 from trading.domain.intents import Intent, PricePolicy
 from trading.domain.orders import Side
+from trading.domain.planner import CyclePlan
 from trading.domain.risk import RiskLimits
 from trading.domain.strategies.base import StrategyContext
 from trading.domain.strategies.registry import build_strategy
 from trading.domain.symbols import Symbol
 from trading.domain.venue import FillModel
+from trading.exchange.errors import OrderRejected
 from trading.exchange.simulated import SimulatedExchange
-from trading.services.execution import plan_execute
+from trading.services.execution import ExecutionResult, plan_execute
 
 # The engine executes through the same service and port as paper cycles (injected).
 run_backtest = partial(engine_run, execute=plan_execute, port=SimulatedExchange)
@@ -463,3 +465,58 @@ def test_progress_is_reported_through_the_last_cycle(tmp_path: Path) -> None:
     )
 
     assert calls == [(0, 25), (10, 25), (20, 25), (25, 25)]
+
+
+# --- execution: the same service and port as paper and live ----------------------------------
+
+
+def test_orders_go_through_the_injected_executor_on_a_port_over_the_runs_venue(
+    tmp_path: Path,
+) -> None:
+    data = dataset(tmp_path, BTC_TRY=flat(*range(100, 110)))
+    ports: list[SimulatedExchange] = []
+    calls: list[tuple[int, list[str], list[str]]] = []
+
+    def port(venue: object, *, clock: Callable[[], int]) -> SimulatedExchange:
+        ports.append(SimulatedExchange(venue, clock=clock))
+        return ports[-1]
+
+    def execute(plan: CyclePlan, *, port: object, now_ms: int) -> ExecutionResult:
+        result = plan_execute(plan, port=port, now_ms=now_ms)
+        calls.append(
+            (now_ms, [o.client_order_id for o in plan.orders], [a.order_id for _, a in result.acks])
+        )
+        return result
+
+    strategy = Scripted(at_counts({3: market(Side.BUY, BTC, "1000")}))
+    result = engine_run(data, config(strategy), execute=execute, port=port)
+
+    [(now, [coid], order_ids)] = calls  # only cycles with something to send reach it
+    assert now == T0 + 3 * STEP and order_ids == ["1"]
+    [order] = ports[0].all_orders(BTC)
+    assert (order.client_order_id, order.created_ms) == (coid, now)  # the replay clock
+    assert [f.client_order_id for f in result.fills] == [coid]
+
+
+def test_a_port_reject_is_recorded_as_a_venue_denial_in_the_cycle(tmp_path: Path) -> None:
+    data = dataset(tmp_path, BTC_TRY=flat(*range(100, 110)))
+
+    class Refusing:
+        """A port that refuses every order the way the simulated exchange does."""
+
+        def __init__(self, venue: object, *, clock: Callable[[], int]) -> None:
+            self.clock = clock
+
+        def submit_order(self, request: object) -> None:
+            raise OrderRejected("FAILED_ORDER_WITH_OPEN_ORDERS", reason="INSUFFICIENT_BALANCE")
+
+        def cancel_order(self, order_id: str) -> None:
+            raise AssertionError("nothing to cancel")
+
+    strategy = Scripted(at_counts({3: market(Side.BUY, BTC, "1000")}))
+    result = engine_run(data, config(strategy), execute=plan_execute, port=Refusing)
+
+    [record] = [r for r in result.cycles if r.orders]
+    assert [d.code for d in record.denials] == ["VENUE_INSUFFICIENT_BALANCE"]
+    assert (record.denials[0].symbol, record.denials[0].strategy) == (BTC, "scripted")
+    assert result.fills == []

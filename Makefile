@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 ADDR ?= 127.0.0.1:8000
 
 .DEFAULT_GOAL := run
-.PHONY: run test lint admin bench bench-exchange sandbox clean distclean
+.PHONY: run test lint admin bench bench-exchange sandbox paper clean distclean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -74,6 +74,14 @@ SANDBOX_ARGS ?= --speed 60
 sandbox: $(VENV)/.installed
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py sandbox_exchange --dataset data/sample/try-1m $(SANDBOX_ARGS)
+
+# Offline paper + live-mode demo against the sandbox exchange on a throwaway SQLite database.
+PAPER_DB := var/paper-demo.sqlite3
+PAPER_ARGS ?=
+paper: $(VENV)/.installed
+	mkdir -p var && rm -f $(PAPER_DB)
+	DATABASE_URL=sqlite:///$(CURDIR)/$(PAPER_DB) REDIS_URL= $(PY) manage.py migrate --noinput -v0
+	DATABASE_URL=sqlite:///$(CURDIR)/$(PAPER_DB) REDIS_URL= LOG_LEVEL=WARNING $(PY) manage.py paper_demo $(PAPER_ARGS)
 
 clean:
 	rm -rf var/ staticfiles/ bench/out/ .pytest_cache/ .ruff_cache/ .hypothesis/

@@ -126,6 +126,15 @@ BTCTURK_API_PERMISSIONS = env.csv(
     "BTCTURK_API_PERMISSIONS", "", choices=("funds", "trade", "account", "websocket", "withdraw")
 )
 # Symbols the live and paper cycles trade (BASE_QUOTE); doctor checks their exchange rules.
+# Cycle clock of paper and live accounts: "wall" (this host's clock, the default) or
+# "exchange" (the newest ticker time the venue reports: for the sandbox exchange, whose market
+# runs on replay time). Either is floored to the account's bar interval.
+TRADING_CLOCK = env.choice("TRADING_CLOCK", "wall", ("wall", "exchange"))
+# Reconciliation: an order still UNKNOWN after this many probes raises an alert and puts its
+# account in OBSERVE_ONLY; a ledger balance further than this from the exchange's (in units of
+# the asset) raises a drift alert and switches the account to REDUCE_RISK_ONLY.
+RECONCILE_MAX_PROBES = env.int("RECONCILE_MAX_PROBES", 5, minimum=1)
+BALANCE_DRIFT_TOLERANCE = env.decimal("BALANCE_DRIFT_TOLERANCE", "0.00000001")
 TRADING_SYMBOLS = env.csv("TRADING_SYMBOLS", "BTC_TRY,ETH_TRY,USDT_TRY,AVAX_TRY")
 for _symbol in TRADING_SYMBOLS:
     try:

@@ -7,11 +7,14 @@ is the exchange's (``TRADING_CLOCK=exchange``), so every cycle sees exactly one 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from decimal import Decimal
+from io import StringIO
 from pathlib import Path
 
 import pytest
+from django.core.management import call_command
 from django.test import override_settings
 
 from ledger.models import EquitySnapshot, LedgerFill
@@ -187,3 +190,20 @@ def test_an_order_whose_answer_is_lost_becomes_unknown_and_is_resolved_by_client
         on_exchange = client.all_orders(parse_symbol(order.symbol))
     assert [o.client_order_id for o in on_exchange].count(order.client_order_id) == 1
     assert Order.objects.filter(account="timeout").count() == 1
+
+
+def test_run_cycle_prints_the_gate_first_and_ends_with_a_json_summary(exchange) -> None:
+    _account("cli", "paper")
+    out = StringIO()
+    exchange.advance(1)
+
+    call_command("run_cycle", account="cli", cycles=2, interval=0, json=True, stdout=out)
+
+    lines = out.getvalue().strip().splitlines()
+    assert lines[0].startswith("safety gate:")
+    summary = json.loads(lines[-1])
+    assert summary["account"] == "cli"
+    assert [c["status"] for c in summary["cycles"]] == ["completed", "skipped"]
+    assert set(summary["cycles"][0]) >= {"cycle_id", "status", "orders", "fills", "equity", "mode"}
+    assert summary["balances"]["TRY"] == "100000"
+    assert Decimal(summary["equity"]) == Decimal(summary["cycles"][0]["equity"]) > 0

@@ -64,7 +64,7 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             self.stdout.write("interrupted")
         account.refresh_from_db()
-        equity = summaries[-1]["equity"] if summaries else None
+        equity = next((s["equity"] for s in reversed(summaries) if s["equity"]), None)
         if options["json"]:
             self.stdout.write(
                 json.dumps(

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
+from trading.domain.rules import ExchangeRules
 from trading.domain.symbols import Symbol
 from trading.domain.venue import SimulatedVenue
 from trading.exchange.base import ExchangeClient
@@ -44,10 +45,12 @@ class PaperSession:
 @dataclass(slots=True)
 class AccountPorts:
     """``market`` answers market data (and, live, everything); ``orders`` is the venue the
-    execution service submits to; ``paper`` is set for paper accounts only."""
+    execution service submits to; ``rules`` the exchange rules of the account's symbols (from
+    ``Instrument`` rows, read once); ``paper`` is set for paper accounts only."""
 
     market: ExchangeClient
     orders: ExchangeClient
+    rules: dict[Symbol, ExchangeRules] = field(default_factory=dict)
     paper: PaperSession | None = None
     closers: list[Callable[[], None]] = field(default_factory=list)
 
@@ -63,15 +66,15 @@ def account_ports(account: Account) -> AccountPorts:
     client = btcturk_client_from_settings()
     ports = AccountPorts(market=client, orders=client, closers=[client.close])
     instruments_ensure(account, client)
+    ports.rules = instrument_rules(account.symbol_list)
     if not account.is_live:
-        ports.paper = paper_session_open(account)
+        ports.paper = paper_session_open(account, ports.rules)
         ports.orders = ports.paper.exchange
     return ports
 
 
-def paper_session_open(account: Account) -> PaperSession:
+def paper_session_open(account: Account, rules: dict[Symbol, ExchangeRules]) -> PaperSession:
     """Restore ``account``'s venue from its rows, behind a simulated exchange port."""
-    rules = instrument_rules(account.symbol_list)
     venue, cursor = paper_venue_load(account=account, rules=rules)
     clock = [0]
     exchange = SimulatedExchange(venue, rules=rules, clock=lambda: clock[0])

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.db import transaction
@@ -226,17 +227,11 @@ def _equity_write(account: Account, plan: CyclePlan) -> None:
     drawdown = drawdown_update(state, plan.equity)
     EquitySnapshot.objects.create(
         account=account.name,
-        ts=_utc(plan.now_ms),
+        ts=datetime.fromtimestamp(plan.now_ms / 1000, tz=UTC),
         equity=plan.equity,
         cash=plan.portfolio.cash,
         drawdown_pct=drawdown.drawdown_pct,
     )
-
-
-def _utc(ms: int):
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
 def _account_advance(account: Account, plan: CyclePlan, trades: list[TradeReport]) -> None:

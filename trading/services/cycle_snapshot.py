@@ -24,8 +24,7 @@ from trading.domain.planner import CycleInputs
 from trading.domain.reports import AssetBalance, OrderReport, TradeReport
 from trading.domain.strategies.registry import build_strategy
 from trading.domain.symbols import Symbol
-from trading.models import Account, Alert, Order
-from trading.selectors import instrument_rules
+from trading.models import Account, Alert
 from trading.services.account_state import balances_from_json, risk_state_from_json
 from trading.services.cycle_ports import AccountPorts
 from trading.services.market import (
@@ -37,7 +36,7 @@ from trading.services.market import (
     quotes_fetch,
     snapshot_build,
 )
-from trading.services.reconcile import escalated_unknown_orders
+from trading.services.reconcile import escalated_unknown_orders, order_ids
 from trading.services.risk import risk_limits_from_settings
 
 
@@ -100,7 +99,7 @@ def cycle_snapshot(*, account: Account, ports: AccountPorts, now_ms: int) -> Cyc
         setup=setup,
         venue=VenueSnapshot(balances=balances, open_orders=open_orders, new_trades=new_trades),
         market=market,
-        rules=instrument_rules(symbols),
+        rules=ports.rules,
         portfolio=portfolio,
         risk_state=risk_state_from_json(account.risk_state),
         trading_day=trading_day(now_ms, ZoneInfo(settings.TRADING_DAY_TIME_ZONE)),
@@ -165,17 +164,13 @@ def _new_trades(account: Account, trades) -> tuple[TradeReport, ...]:
             account=account.name, trade_id__in=[t.trade_id for t in trades]
         ).values_list("trade_id", flat=True)
     )
-    rows = Order.objects.filter(account=account.name)
-    ours = set(rows.values_list("client_order_id", flat=True))
-    exchange_ids = set(
-        rows.exclude(exchange_order_id="").values_list("exchange_order_id", flat=True)
-    )
+    ids = order_ids(account)
     seen: set[str] = set()
     fresh = []
     for trade in trades:
         if trade.trade_id in known or trade.trade_id in seen:
             continue
-        if trade.client_order_id not in ours and trade.order_id not in exchange_ids:
+        if ids.owner(trade.client_order_id, trade.order_id) is None:
             continue
         seen.add(trade.trade_id)
         fresh.append(trade)

@@ -31,10 +31,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from trading.domain.gate import GateAction
-from trading.domain.orders import OrderRequest, OrderStatus
+from trading.domain.orders import OrderRequest, OrderStatus, Side
 from trading.domain.planner import Cancel
 from trading.domain.reports import CancelAck, SubmitAck
 from trading.domain.risk import Denial
+from trading.domain.symbols import Symbol
 from trading.exchange.errors import ExchangeError
 from trading.models import Account, Cycle, Order
 from trading.services.audit import audit_record
@@ -89,7 +90,9 @@ class ExecutionGuardDb:
         if not self.owned():
             raise LockLost(f"lock of account {self.account.name} lost: execution stopped")
 
-    def _gate(self, action: GateAction, symbol, side, client_order_id: str) -> Denial | None:
+    def _gate(
+        self, action: GateAction, symbol: Symbol, side: Side, client_order_id: str
+    ) -> Denial | None:
         if not self.account.is_live:
             return None  # paper accounts never touch the live gate
         decision = gate_state(action=action)

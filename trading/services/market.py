@@ -56,7 +56,7 @@ def candles_refresh(
     *, client: ExchangeClient, symbol: Symbol, interval_s: int, now_ms: int, history_bars: int
 ) -> int:
     """Fetch and store the closed candles of ``symbol`` that the table lacks; returns how many
-    were stored.
+    were fetched and written (rows a concurrent refresh stored first are skipped).
 
     Starts after the newest stored bar, or ``history_bars`` bars before ``now_ms`` when none is
     stored; stops at the last bar closed by ``now_ms``. Exchange errors propagate (the cycle
@@ -95,12 +95,10 @@ def _store(symbol: Symbol, interval_s: int, candles: Sequence[CandleReport]) -> 
         )
         for c in candles
     ]
-    if not rows:
-        return 0
-    before = Candle.objects.filter(symbol=symbol.pair_normalized, interval_s=interval_s).count()
+    # Fetching starts after the newest stored bar, so conflicts only come from a concurrent
+    # refresh of the same symbol; those rows are skipped, never overwritten.
     Candle.objects.bulk_create(rows, ignore_conflicts=True)
-    after = Candle.objects.filter(symbol=symbol.pair_normalized, interval_s=interval_s).count()
-    return after - before
+    return len(rows)
 
 
 def bars_load(*, symbol: Symbol, interval_s: int, now_ms: int, count: int) -> list[CandleReport]:

@@ -53,18 +53,18 @@ def paper_venue_load(
     if header is None:
         opening = balances_from_json(account.initial_balances, field="initial_balances")
         return SimulatedVenue(balances=opening, **options), {}
+    orders = tuple(_order_state(row) for row in PaperOrder.objects.filter(account=account.name))
     state = VenueState(
         balances={
             row.asset: AssetBalance(row.asset, decimal_trim(row.free), decimal_trim(row.locked))
             for row in PaperBalance.objects.filter(account=account.name)
         },
-        orders=tuple(_order_state(row) for row in PaperOrder.objects.filter(account=account.name)),
+        orders=orders,
         fills=tuple(_trade(row) for row in PaperTrade.objects.filter(account=account.name)),
         next_order_id=header.next_order_id,
+        # a rejected submit does not reserve its client order id (SimulatedVenue)
         used_client_order_ids=frozenset(
-            PaperOrder.objects.filter(account=account.name)
-            .exclude(status=OrderStatus.REJECTED.value)
-            .values_list("client_order_id", flat=True)
+            o.request.client_order_id for o in orders if o.status is not OrderStatus.REJECTED
         ),
         last_prices={parse_symbol(s): Decimal(p) for s, p in header.last_prices.items()},
     )

@@ -23,7 +23,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -31,16 +32,22 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from ledger.models import LedgerFill
+from ledger.selectors import ledger_balances
 from ledger.services import fill_record
+from meva.locks import single_flight
 from trading.domain.cycle import fill_from_trade
-from trading.domain.orders import TERMINAL_STATUSES, OrderStatus
+from trading.domain.orders import ALLOWED_TRANSITIONS, OrderStatus
 from trading.domain.reports import OrderReport, TradeReport
 from trading.domain.symbols import parse_symbol
 from trading.exchange.base import ExchangeClient
 from trading.exchange.errors import OrderNotFound
 from trading.models import Account, AlertSeverity, Order
+from trading.selectors import account_get
+from trading.services.account_state import balances_from_json
 from trading.services.alerts import alert_raise
 from trading.services.audit import audit_record
+from trading.services.cycle_ports import AccountPorts, account_ports, cycle_clock
 from trading.services.orders import order_transition_apply
 
 logger = logging.getLogger(__name__)
@@ -60,7 +67,8 @@ MAX_ORDER_QUERIES = 10
 @dataclass(slots=True)
 class SyncResult:
     """What one sync did: status changes (client order id -> "OLD->NEW"), adopted orders,
-    orders still unresolved, escalations, foreign orders seen, fills recorded."""
+    orders still unresolved, escalations, foreign orders seen, fills recorded; ``skipped``
+    says why nothing was done (a busy lock), empty otherwise."""
 
     changed: dict[str, str] = field(default_factory=dict)
     adopted: list[str] = field(default_factory=list)
@@ -68,9 +76,11 @@ class SyncResult:
     escalated: list[str] = field(default_factory=list)
     foreign: list[str] = field(default_factory=list)
     fills: int = 0
+    skipped: str = ""
 
     def as_dict(self) -> dict[str, object]:
         return {
+            "skipped": self.skipped,
             "changed": self.changed,
             "adopted": self.adopted,
             "unresolved": self.unresolved,
@@ -80,23 +90,43 @@ class SyncResult:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class OrderIds:
+    """The account's orders by client order id (a set) and by exchange order id (-> client
+    order id): how a venue's trade or order is recognised as ours."""
+
+    client: frozenset[str]
+    by_exchange: dict[str, str]
+
+    def owner(self, client_order_id: str, exchange_order_id: str) -> str | None:
+        """Our client order id for this venue order, or ``None`` when it is not ours."""
+        if client_order_id in self.client:
+            return client_order_id
+        return self.by_exchange.get(exchange_order_id)
+
+
+def order_ids(account: Account) -> OrderIds:
+    """One read of the account's order ids (see :class:`OrderIds`)."""
+    rows = Order.objects.filter(account=account.name).values_list(
+        "client_order_id", "exchange_order_id"
+    )
+    client, by_exchange = set(), {}
+    for coid, exchange_id in rows:
+        client.add(coid)
+        if exchange_id:
+            by_exchange[exchange_id] = coid
+    return OrderIds(frozenset(client), by_exchange)
+
+
 def fills_ingest(
     *, account: Account, trades: Iterable[TradeReport], actor: str, result: SyncResult | None = None
 ) -> int:
     """Record ``trades`` (any order, duplicates allowed) in the ledger; returns how many were
     new. Call inside the caller's transaction; see the module docstring for foreign trades."""
-    rows = Order.objects.filter(account=account.name)
-    by_exchange_id = dict(
-        rows.exclude(exchange_order_id="").values_list("exchange_order_id", "client_order_id")
-    )
-    ours = set(rows.values_list("client_order_id", flat=True))
+    ids = order_ids(account)
     recorded = 0
     for trade in trades:
-        coid = (
-            trade.client_order_id
-            if trade.client_order_id in ours
-            else by_exchange_id.get(trade.order_id)
-        )
+        coid = ids.owner(trade.client_order_id, trade.order_id)
         if coid is None:
             alert_raise(
                 kind="FOREIGN_TRADE",
@@ -132,12 +162,14 @@ def orders_sync(
     result = result or SyncResult()
     open_by_id = {o.order_id: o for o in open_orders}
     open_by_coid = {o.client_order_id: o for o in open_orders if o.client_order_id}
-    ours = set(Order.objects.filter(account=account.name).values_list("client_order_id", flat=True))
+    ids = order_ids(account)
     for report in open_orders:
-        if report.client_order_id not in ours and not _known_exchange_id(account, report.order_id):
+        if ids.owner(report.client_order_id, report.order_id) is None:
             _foreign(account, report, actor, result)
+    rows = list(Order.objects.filter(account=account.name, status__in=LIVE_STATUSES).order_by("id"))
+    filled = _filled_by_order(account, [row.client_order_id for row in rows])
     queries = 0
-    for row in Order.objects.filter(account=account.name, status__in=LIVE_STATUSES).order_by("id"):
+    for row in rows:
         report = open_by_id.get(row.exchange_order_id) or open_by_coid.get(row.client_order_id)
         if report is None and row.exchange_order_id and queries < MAX_ORDER_QUERIES:
             queries += 1
@@ -147,12 +179,8 @@ def orders_sync(
         if report is None:
             _unresolved(account, row, actor, result)
             continue
-        _apply(account, row, report, actor, result)
+        _apply(account, row, report, filled.get(row.client_order_id, Decimal(0)), actor, result)
     return result
-
-
-def _known_exchange_id(account: Account, order_id: str) -> bool:
-    return Order.objects.filter(account=account.name, exchange_order_id=order_id).exists()
 
 
 def _foreign(account: Account, report: OrderReport, actor: str, result: SyncResult) -> None:
@@ -219,21 +247,25 @@ def _unresolved(account: Account, row: Order, actor: str, result: SyncResult) ->
 
 
 def _apply(
-    account: Account, row: Order, report: OrderReport, actor: str, result: SyncResult
+    account: Account,
+    row: Order,
+    report: OrderReport,
+    filled: Decimal,
+    actor: str,
+    result: SyncResult,
 ) -> None:
     new = report.status
     changes: dict[str, object] = {}
     if not row.exchange_order_id:
         changes["exchange_order_id"] = report.order_id
         result.adopted.append(row.client_order_id)
-    filled = _filled_base(account, row)
     if filled != row.filled_quantity:
         changes["filled_quantity"] = filled
     old = OrderStatus(row.status)
     if new.value == row.status and not changes:
         return
     with transaction.atomic():
-        if new.value == row.status or new not in _reachable(old):
+        if new.value == row.status or new not in ALLOWED_TRANSITIONS[old]:
             Order.objects.filter(pk=row.pk, status=row.status).update(**changes)
         elif not order_transition_apply(order_id=row.pk, old=old, new=new, changes=changes):
             return
@@ -243,21 +275,15 @@ def _apply(
         result.changed[row.client_order_id] = f"{row.status}->{new.value}"
 
 
-def _reachable(old: OrderStatus) -> frozenset[OrderStatus]:
-    from trading.domain.orders import ALLOWED_TRANSITIONS
-
-    return ALLOWED_TRANSITIONS[old]
-
-
-def _filled_base(account: Account, row: Order) -> Decimal:
-    from ledger.models import LedgerFill
-
-    total = Decimal(0)
-    for quantity in LedgerFill.objects.filter(
-        account=account.name, client_order_id=row.client_order_id
-    ).values_list("quantity", flat=True):
-        total += quantity
-    return total
+def _filled_by_order(account: Account, client_order_ids: list[str]) -> dict[str, Decimal]:
+    """Base units filled per client order id, from the ledger's fills (one query)."""
+    filled: dict[str, Decimal] = {}
+    rows = LedgerFill.objects.filter(
+        account=account.name, client_order_id__in=client_order_ids
+    ).values_list("client_order_id", "quantity")
+    for coid, quantity in rows:
+        filled[coid] = filled.get(coid, Decimal(0)) + quantity
+    return filled
 
 
 def _audit_status(
@@ -284,26 +310,14 @@ def escalated_unknown_orders(account: Account) -> int:
     ).count()
 
 
-def is_terminal(status: str) -> bool:
-    return OrderStatus(status) in TERMINAL_STATUSES
-
-
 def startup_reconcile(*, account: Account, ports, actor: str) -> SyncResult:
     """Reconcile ``account`` before its first cycle in this process: fills since the cursor,
     every live order (open orders, then ``allOrders`` by client order id), and, for a live
     account seen for the first time, its opening balances (the ledger's starting point,
     audited as ``reconcile.opening_balances``). Raises on any exchange error: the caller must
     then not trade."""
-    result = SyncResult()
-    port = ports.orders
     _opening_balances(account, ports, actor)
-    trades = port.user_trades(since_ms=account.trade_cursor_ms)
-    with transaction.atomic():
-        fills_ingest(account=account, trades=trades, actor=actor, result=result)
-    orders_sync(
-        account=account, port=port, open_orders=port.open_orders(), actor=actor, result=result
-    )
-    Account.objects.filter(pk=account.pk).update(reconciled_at=timezone.now())
+    result = _reconcile_once(account, ports, actor)
     logger.info(
         "startup reconciliation done", extra={"account": account.name, "result": result.as_dict()}
     )
@@ -316,8 +330,6 @@ def _opening_balances(account: Account, ports, actor: str) -> None:
     balances = {
         asset: str(b.total) for asset, b in sorted(ports.orders.balances().items()) if b.total
     }
-    from trading.services.cycle_ports import cycle_clock
-
     cursor = cycle_clock(account, ports)
     with transaction.atomic():
         Account.objects.filter(pk=account.pk).update(
@@ -352,9 +364,6 @@ class BalanceCheck:
 def balances_compare(*, account: Account, exchange: dict) -> BalanceCheck:
     """Compare the ledger's balances with ``exchange`` (asset -> ``AssetBalance``), totals
     (free + locked), for every asset either side knows."""
-    from ledger.selectors import ledger_balances
-    from trading.services.account_state import balances_from_json
-
     opening = balances_from_json(account.initial_balances, field="initial_balances")
     ledger = ledger_balances(account=account.name, opening=opening)
     check = BalanceCheck()
@@ -369,30 +378,38 @@ def balances_compare(*, account: Account, exchange: dict) -> BalanceCheck:
     return check
 
 
-def orders_reconcile(*, account_name: str, actor: str, ports=None) -> SyncResult:
+@contextmanager
+def _locked_ports(
+    lock: str, account: Account, ports: AccountPorts | None
+) -> Iterator[AccountPorts | None]:
+    """The account's ``lock`` and its ports (``ports``, or opened here and closed after);
+    yields ``None`` when the lock is busy."""
+    with single_flight(lock, account=account.name) as lease:
+        if not lease:
+            yield None
+            return
+        own = account_ports(account) if ports is None else None
+        try:
+            yield ports or own
+        finally:
+            if own is not None:
+                own.close()
+
+
+def orders_reconcile(
+    *, account_name: str, actor: str, ports: AccountPorts | None = None
+) -> SyncResult:
     """Periodic reconciliation of one account (task ``trading.orders_reconcile`` and the
     ``reconcile`` command) under its ``orders_reconcile:{account}`` lock: fills since the
-    cursor, then every live order. A busy lock returns an empty result marked ``skipped``."""
-    from meva.locks import single_flight
-    from trading.selectors import account_get
-    from trading.services.cycle_ports import account_ports
-
+    cursor, then every live order. A busy lock returns an empty result with ``skipped`` set."""
     account = account_get(name=account_name)
-    with single_flight("orders_reconcile:{account}", account=account.name) as lease:
-        if not lease:
-            result = SyncResult()
-            result.unresolved.append("skipped: lock busy")
-            return result
-        own = ports is None
-        ports = ports or account_ports(account)
-        try:
-            return _reconcile_once(account, ports, actor)
-        finally:
-            if own:
-                ports.close()
+    with _locked_ports("orders_reconcile:{account}", account, ports) as open_ports:
+        if open_ports is None:
+            return SyncResult(skipped="lock busy")
+        return _reconcile_once(account, open_ports, actor)
 
 
-def _reconcile_once(account: Account, ports, actor: str) -> SyncResult:
+def _reconcile_once(account: Account, ports: AccountPorts, actor: str) -> SyncResult:
     result = SyncResult()
     port = ports.orders
     trades = port.user_trades(since_ms=account.trade_cursor_ms)
@@ -405,26 +422,18 @@ def _reconcile_once(account: Account, ports, actor: str) -> SyncResult:
     return result
 
 
-def balances_check(*, account_name: str, actor: str, ports=None) -> BalanceCheck:
+def balances_check(
+    *, account_name: str, actor: str, ports: AccountPorts | None = None
+) -> BalanceCheck:
     """Compare ledger and exchange balances of one account (task ``trading.balances_check``)
     under its ``balances_check:{account}`` lock; drift beyond ``BALANCE_DRIFT_TOLERANCE``
     raises a ``BALANCE_DRIFT`` alert, and while it is open the account's cycles only reduce
     exposure (``REDUCE_RISK_ONLY``). Paper accounts compare with their simulated venue."""
-    from meva.locks import single_flight
-    from trading.selectors import account_get
-    from trading.services.cycle_ports import account_ports
-
     account = account_get(name=account_name)
-    with single_flight("balances_check:{account}", account=account.name) as lease:
-        if not lease:
+    with _locked_ports("balances_check:{account}", account, ports) as open_ports:
+        if open_ports is None:
             return BalanceCheck(skipped="lock busy")
-        own = ports is None
-        ports = ports or account_ports(account)
-        try:
-            check = balances_compare(account=account, exchange=ports.orders.balances())
-        finally:
-            if own:
-                ports.close()
+        check = balances_compare(account=account, exchange=open_ports.orders.balances())
     for asset in check.drift:
         ours, theirs, diff = check.rows[asset]
         alert_raise(

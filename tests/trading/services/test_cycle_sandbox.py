@@ -14,21 +14,30 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.test import override_settings
 
 from ledger.models import EquitySnapshot, LedgerFill
 from meva.locks import single_flight
 from replay.domain.dataset import load_dataset
+from replay.domain.engine import BacktestConfig, run_backtest
 from trading.domain.gate import LIVE_TRADING_ACK_PHRASE
+from trading.domain.orders import OrderRequest, OrderType, Side
+from trading.domain.strategies.registry import build_strategy
 from trading.domain.symbols import parse_symbol
+from trading.domain.venue import FillModel
 from trading.exchange.btcturk.client import btcturk_client_from_settings
 from trading.exchange.sandbox import SandboxServer, start_sandbox
-from trading.models import AuditEvent, Cycle, CycleDecision, Order
+from trading.exchange.simulated import SimulatedExchange
+from trading.models import Account, Alert, AuditEvent, Cycle, CycleDecision, Order, PaperBalance
 from trading.services.accounts import account_create
 from trading.services.control import control_arm, kill_switch_engage, kill_switch_release
 from trading.services.cycle import cycle_run, reconciled_accounts_forget
+from trading.services.execution import plan_execute
+from trading.services.export import dataset_export
 from trading.services.reconcile import balances_check, orders_reconcile
+from trading.services.risk import risk_limits_from_settings
 
 SAMPLE = Path(__file__).resolve().parents[3] / "data" / "sample" / "try-1m"
 PARAMS = {"window": 10, "entry_bps": 15, "exit_bps": 5}
@@ -207,3 +216,120 @@ def test_run_cycle_prints_the_gate_first_and_ends_with_a_json_summary(exchange) 
     assert set(summary["cycles"][0]) >= {"cycle_id", "status", "orders", "fills", "equity", "mode"}
     assert summary["balances"]["TRY"] == "100000"
     assert Decimal(summary["equity"]) == Decimal(summary["cycles"][0]["equity"]) > 0
+
+
+def test_an_order_unknown_past_the_probe_bound_alerts_and_puts_the_account_in_observe_only(
+    exchange,
+) -> None:
+    _account("lost", "live")
+    _cycles(exchange, ["lost"], 1)
+    Order.objects.create(
+        account="lost",
+        client_order_id="mv-never-reached-the-exchange",
+        symbol="BTC_TRY",
+        side="buy",
+        order_type="limit",
+        price=Decimal(300_000),
+        quantity=Decimal("0.001"),
+        status="UNKNOWN",
+    )
+    with override_settings(RECONCILE_MAX_PROBES=3):
+        results = [orders_reconcile(account_name="lost", actor=ACTOR) for _ in range(3)]
+        cycle = _cycles(exchange, ["lost"], 1)[0]
+
+    assert [r.escalated for r in results] == [[], [], ["mv-never-reached-the-exchange"]]
+    assert Alert.objects.filter(account="lost", kind="UNKNOWN_ORDER_UNRESOLVED").count() == 1
+    assert cycle.risk_mode == "OBSERVE_ONLY"
+    assert "UNKNOWN_ORDERS" in cycle.mode_reasons
+
+
+def test_balance_drift_alerts_and_the_next_cycles_only_reduce_exposure(exchange) -> None:
+    _account("drifting", "paper")
+    _cycles(exchange, ["drifting"], 1)
+    PaperBalance.objects.filter(account="drifting", asset="TRY").update(free=CASH + 5)
+
+    check = balances_check(account_name="drifting", actor=ACTOR)
+    cycle = _cycles(exchange, ["drifting"], 1)[0]
+
+    assert check.drift == ["TRY"]
+    assert check.rows["TRY"] == ("100000", "100005", "5")
+    assert Alert.objects.filter(account="drifting", kind="BALANCE_DRIFT", key="TRY").exists()
+    assert cycle.risk_mode == "REDUCE_RISK_ONLY"
+    assert "BALANCE_DRIFT" in cycle.mode_reasons
+
+
+def test_an_order_placed_outside_meva_is_reported_and_never_touched(exchange) -> None:
+    _account("shared-key", "live")
+    _cycles(exchange, ["shared-key"], 1)
+    with btcturk_client_from_settings() as client:
+        ack = client.submit_order(
+            OrderRequest(
+                "by-hand-1",
+                parse_symbol("BTC_TRY"),
+                Side.BUY,
+                OrderType.LIMIT,
+                Decimal("0.001"),
+                price=Decimal(200_000),
+            )
+        )
+
+    result = orders_reconcile(account_name="shared-key", actor=ACTOR)
+
+    assert result.foreign == [ack.order_id]
+    assert Alert.objects.filter(
+        account="shared-key", kind="FOREIGN_ORDER", key=ack.order_id
+    ).exists()
+    with btcturk_client_from_settings() as client:
+        assert [o.order_id for o in client.open_orders()] == [ack.order_id]
+    assert not Order.objects.filter(exchange_order_id=ack.order_id).exists()
+
+
+def test_a_paper_session_exported_and_backtested_makes_the_same_decisions(
+    exchange, tmp_path
+) -> None:
+    _account("parity", "paper")
+    cycles = _cycles(exchange, ["parity"], 40)
+    assert all(c.status == "completed" for c in cycles)
+    account = Account.objects.get(name="parity")
+
+    export = dataset_export(account=account, out=tmp_path / "export")
+    dataset = load_dataset(export.out)
+    config = BacktestConfig(
+        strategy=build_strategy(account.strategy, account.params),
+        limits=risk_limits_from_settings(account.risk),
+        fee_maker_bps=account.fee_maker_bps,
+        fee_taker_bps=account.fee_taker_bps,
+        initial_cash=CASH,
+        fill_model=FillModel(account.fill_model),
+        max_volume_share=settings.BACKTEST_MAX_VOLUME_SHARE,
+        start_ms=export.first_cycle_ms - dataset.interval_ms,
+        account=account.name,
+    )
+    backtest = run_backtest(dataset, config, execute=plan_execute, port=SimulatedExchange)
+
+    def paper(kind: str) -> list[tuple]:
+        rows = CycleDecision.objects.filter(cycle__account="parity", kind=kind).order_by(
+            "cycle__now_ms", "seq"
+        )
+        return [
+            (r.cycle.now_ms, r.symbol, r.side, r.client_order_id, r.payload.get("quantity"))
+            for r in rows
+        ]
+
+    replayed_orders = [
+        (r.now_ms, o.symbol.pair_normalized, o.side.value, o.client_order_id, str(o.quantity))
+        for r in backtest.cycles
+        for o in r.orders
+    ]
+    replayed_modes = [(r.now_ms, r.mode) for r in backtest.cycles]
+    assert [c.now_ms for c in cycles] == [now for now, _ in replayed_modes]
+    assert [(c.now_ms, c.risk_mode) for c in cycles] == replayed_modes
+    assert paper("order")
+    assert paper("order") == replayed_orders
+    paper_fills = [
+        (f.symbol, f.side, f.price, f.quantity)
+        for f in LedgerFill.objects.filter(account="parity").order_by("ts", "id")
+    ]
+    assert paper_fills == [
+        (f.symbol.pair_normalized, f.side.value, f.price, f.quantity) for f in backtest.fills
+    ]

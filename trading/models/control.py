@@ -75,6 +75,13 @@ class TradingControl(models.Model):
     class Meta:
         verbose_name = "trading control"
         verbose_name_plural = "trading control"
+        # The operator console's permissions (admin actions and the reports API's control
+        # endpoints check them): arming and the kill switch each need their own.
+        permissions = [
+            ("arm_trading", "Can arm and disarm live trading"),
+            ("kill_switch", "Can engage and release the kill switch"),
+            ("operate_orders", "Can cancel all open orders and force-exit positions"),
+        ]
         constraints = [
             models.CheckConstraint(condition=models.Q(pk=1), name="trading_control_singleton")
         ]

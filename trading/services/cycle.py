@@ -77,6 +77,7 @@ def cycle_run(
 def _cycle_locked(
     account: Account, lease, ports: AccountPorts, actor: str, now_ms: int | None
 ) -> Cycle:
+    _interrupted_cycles_fail(account)
     if account.name not in _reconciled_here:
         try:
             startup_reconcile(account=account, ports=ports, actor=actor)
@@ -139,6 +140,17 @@ def _cycle_locked(
         _cycle_failed(cycle, exc, timings, actor)
     cycle.refresh_from_db()
     return cycle
+
+
+def _interrupted_cycles_fail(account: Account) -> None:
+    """Mark ``running`` cycles of ``account`` ``failed``: we hold its lock, so a running row
+    is one whose worker died before the record (its orders are recovered by reconciliation)."""
+    Cycle.objects.filter(account=account.name, status=CycleStatus.RUNNING).update(
+        status=CycleStatus.FAILED,
+        finished_at=timezone.now(),
+        error="INTERRUPTED: the worker stopped before this cycle was recorded; its orders and "
+        "fills are recovered by reconciliation",
+    )
 
 
 def _ms_since(started: float) -> float:

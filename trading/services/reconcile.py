@@ -209,7 +209,12 @@ def _query(port: ExchangeClient, row: Order) -> OrderReport | None:
 
 
 def _find_by_client_id(port: ExchangeClient, row: Order) -> OrderReport | None:
-    start = int(row.created_at.timestamp() * 1000) - ALL_ORDERS_MARGIN_MS
+    # the order was made at its cycle's clock, the exchange's time when TRADING_CLOCK=exchange
+    # (the sandbox replays history), or at created_at: search from the earlier of the two
+    start = int(row.created_at.timestamp() * 1000)
+    if row.cycle_id is not None and row.cycle.now_ms is not None:
+        start = min(start, row.cycle.now_ms)
+    start -= ALL_ORDERS_MARGIN_MS
     try:
         reports = port.all_orders(parse_symbol(row.symbol), start_ms=start)
     except Exception as exc:

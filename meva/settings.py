@@ -38,11 +38,15 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "trading",
     "ledger",
     "replay",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -101,12 +105,38 @@ TRADING_DAY_TIME_ZONE = "Europe/Istanbul"
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
+# Reports API (/api/v1/, README "API"): token (``Authorization: Token ...``, the first scheme,
+# so a missing credential is a 401) or session; staff only unless a view says otherwise.
 REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "api.schema.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "EXCEPTION_HANDLER": "api.errors.exception_handler",
     "COERCE_DECIMAL_TO_STRING": True,
+    "DATETIME_FORMAT": "iso-8601",
 }
-SPECTACULAR_SETTINGS = {"TITLE": "Meva API", "VERSION": "0.1.0"}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Meva API",
+    "DESCRIPTION": "Reports and operator controls of Meva (README, section API).",
+    "VERSION": "1.0.0",
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAdminUser"],
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI served from this host (drf-spectacular-sidecar's static files), never a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "OrderStatusEnum": "trading.domain.orders.OrderStatus",
+        "CycleStatusEnum": "trading.models.orders.CycleStatus",
+        "RunStatusEnum": "replay.models.RunStatus",
+        "CycleModeEnum": "trading.models.orders.CycleMode",
+    },
+}
 
 # --- safety gate (DESIGN.md section 4); every default blocks -----------------------------
 DRY_RUN = env.bool("DRY_RUN", True)

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import path
-from drf_spectacular.views import SpectacularAPIView
+from django.urls import include, path
+from django.views.generic import RedirectView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/v1/", include("api.urls")),
+    # the schema's first address, kept working
+    path("api/schema/", RedirectView.as_view(pattern_name="api:schema"), name="schema"),
 ]

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT_PACKAGES = ("meva", "trading", "ledger", "replay")
+PROJECT_PACKAGES = ("meva", "trading", "ledger", "replay", "api")
 DOMAIN_PACKAGES = ("trading/domain", "ledger/domain", "replay/domain")
 FORBIDDEN_IN_DOMAIN = frozenset(
     {"django", "rest_framework", "celery", "httpx", "redis", "websockets", "psycopg"}

@@ -6,6 +6,12 @@ loop; orders go through :func:`trading.services.execution.plan_execute` and the
 :class:`~trading.exchange.simulated.SimulatedExchange` port, as paper cycles'), then writes fills, round trips and per-cycle rows in bulk in one transaction and marks
 the run completed. Any error, including an interrupt, marks the run failed with its error
 text before it propagates: a run is never left ``running``.
+
+The same run in two steps, for callers that must not wait (the reports API, the console):
+:func:`backtest_queue` validates and creates the ``pending`` row and enqueues the Celery task
+``replay.backtest_run`` once the transaction commits; the task calls :func:`backtest_execute`,
+which takes the row from ``pending`` to ``running`` by compare-and-set, so a task delivered
+twice runs the backtest once.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from replay.models import (
     RunStatus,
 )
 from replay.services.datasets import dataset_load
+from trading.domain.decimals import decimal_trim
 from trading.domain.strategies.base import StrategyParamError
 from trading.domain.strategies.registry import build_strategy
 from trading.domain.venue import FillModel
@@ -63,6 +70,19 @@ def backtest_run(*, request: BacktestRequest, progress: ProgressFn | None = None
     Raises :class:`ApplicationError` for invalid strategy parameters or risk overrides (no
     row is created then) and re-raises any engine error after recording the run as failed.
     """
+    run = backtest_create(request=request)
+    return backtest_execute(
+        run_id=run.pk, max_volume_share=request.max_volume_share, progress=progress
+    )
+
+
+def backtest_create(*, request: BacktestRequest) -> BacktestRun:
+    """Validate ``request`` and create its run row (``pending``); nothing runs yet.
+
+    The row keeps everything the engine needs except ``max_volume_share`` (pass it to
+    :func:`backtest_execute`). Raises :class:`ApplicationError` for invalid strategy
+    parameters, risk overrides or a non-positive initial cash (no row is created then).
+    """
     try:
         strategy = build_strategy(request.strategy, request.params)
     except StrategyParamError as exc:
@@ -70,7 +90,7 @@ def backtest_run(*, request: BacktestRequest, progress: ProgressFn | None = None
     limits = risk_limits_from_settings(request.risk)
     if request.initial_cash <= 0:
         raise ApplicationError("initial cash must be positive")
-    run = BacktestRun.objects.create(
+    return BacktestRun.objects.create(
         dataset=request.dataset,
         dataset_fingerprint=request.dataset.fingerprint,
         strategy=strategy.name,
@@ -83,21 +103,51 @@ def backtest_run(*, request: BacktestRequest, progress: ProgressFn | None = None
         start=request.start,
         end=request.end,
     )
+
+
+@transaction.atomic
+def backtest_queue(*, request: BacktestRequest) -> BacktestRun:
+    """Create the run (:func:`backtest_create`) and enqueue ``replay.backtest_run`` for it once
+    the surrounding transaction commits; returns the ``pending`` row. Raises as
+    :func:`backtest_create`."""
+    from replay.tasks import backtest_run_task  # the task module imports this one
+
+    run = backtest_create(request=request)
+    share = None if request.max_volume_share is None else str(request.max_volume_share)
+    transaction.on_commit(lambda: backtest_run_task.delay(run.pk, share))
+    return run
+
+
+def backtest_execute(
+    *,
+    run_id: int,
+    max_volume_share: Decimal | None = None,
+    progress: ProgressFn | None = None,
+) -> BacktestRun:
+    """Run the ``pending`` run ``run_id`` created by :func:`backtest_create` and store its
+    results; returns the run (completed, or as it was when it is not ``pending`` any more:
+    another worker took it, and nothing runs twice).
+
+    Raises ``BacktestRun.DoesNotExist`` for an unknown id; re-raises any engine error (the
+    dataset changed on disk, an invalid stored parameter...) after recording the run failed.
+    """
+    run = BacktestRun.objects.select_related("dataset").get(pk=run_id)
+    if not _mark_running(run):
+        return run
     try:
-        _mark_running(run)
-        dataset = dataset_load(request.dataset)
         config = BacktestConfig(
-            strategy=strategy,
-            limits=limits,
-            fee_maker_bps=request.fee_maker_bps,
-            fee_taker_bps=request.fee_taker_bps,
-            initial_cash=request.initial_cash,
-            fill_model=request.fill_model,
-            max_volume_share=request.max_volume_share,
-            start_ms=_ms(request.start),
-            end_ms=_ms(request.end),
+            strategy=build_strategy(run.strategy, run.params),
+            limits=risk_limits_from_settings(run.risk_limits),
+            fee_maker_bps=decimal_trim(run.fee_maker_bps),
+            fee_taker_bps=decimal_trim(run.fee_taker_bps),
+            initial_cash=decimal_trim(run.initial_cash),
+            fill_model=FillModel(run.fill_model),
+            max_volume_share=max_volume_share,
+            start_ms=_ms(run.start),
+            end_ms=_ms(run.end),
             account="backtest",
         )
+        dataset = dataset_load(run.dataset)
         result = run_backtest(
             dataset, config, execute=plan_execute, port=SimulatedExchange, progress=progress
         )
@@ -116,10 +166,17 @@ def _dt(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
-def _mark_running(run: BacktestRun) -> None:
-    run.status = RunStatus.RUNNING
-    run.started_at = timezone.now()
-    run.save(update_fields=["status", "started_at"])
+def _mark_running(run: BacktestRun) -> bool:
+    """``pending -> running`` by compare-and-set; ``False`` when the run was not pending."""
+    started = timezone.now()
+    moved = BacktestRun.objects.filter(pk=run.pk, status=RunStatus.PENDING).update(
+        status=RunStatus.RUNNING, started_at=started
+    )
+    if moved:
+        run.status, run.started_at = RunStatus.RUNNING, started
+    else:
+        run.refresh_from_db()
+    return bool(moved)
 
 
 def _mark_failed(run: BacktestRun, exc: BaseException) -> None:

@@ -1,0 +1,15 @@
+"""Cursor pagination for the long lists (orders, fills, cycles, alerts, audit events): newest
+first, stable under inserts, O(1) per page at any depth."""
+
+from __future__ import annotations
+
+from rest_framework.pagination import CursorPagination
+
+
+class NewestFirst(CursorPagination):
+    """``?limit=`` 1..1000 rows a page (default 100); ``next``/``previous`` are opaque URLs."""
+
+    ordering = "-id"
+    page_size = 100
+    page_size_query_param = "limit"
+    max_page_size = 1000

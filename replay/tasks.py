@@ -1,0 +1,31 @@
+"""Celery tasks of the replay app: interfaces only (load, call one service, report)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from celery import shared_task
+
+# A backtest of the bundled samples takes seconds; a year of 1-minute bars over a few symbols
+# minutes. The soft limit is raised inside the task, so the service records the run failed.
+BACKTEST_RUN_TIME_LIMIT_S = 3600
+SOFT_MARGIN_S = 30
+
+
+@shared_task(
+    name="replay.backtest_run",
+    soft_time_limit=BACKTEST_RUN_TIME_LIMIT_S - SOFT_MARGIN_S,
+    time_limit=BACKTEST_RUN_TIME_LIMIT_S,
+)
+def backtest_run_task(run_id: int, max_volume_share: str | None = None) -> dict[str, object]:
+    """Run the pending backtest ``run_id`` (created by ``replay.services.backtests.backtest_queue``).
+
+    ``max_volume_share`` is the fill model's volume cap as a decimal string (``None``: no cap).
+    Never retried: a run that failed stays failed with its error; a duplicate delivery finds
+    the run no longer pending and does nothing. Returns ``{"run_id": int, "status": str}``.
+    """
+    from replay.services.backtests import backtest_execute
+
+    share = None if max_volume_share is None else Decimal(max_volume_share)
+    run = backtest_execute(run_id=run_id, max_volume_share=share)
+    return {"run_id": run.pk, "status": str(run.status)}

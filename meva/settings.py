@@ -180,6 +180,12 @@ BTCTURK_GRAPH_URL = env.url(
 )
 BTCTURK_WS_URL = env.url("BTCTURK_WS_URL", "wss://ws-feed-pro.btcturk.com", schemes=("wss", "ws"))
 BTCTURK_TIMEOUT_SECONDS = env.decimal("BTCTURK_TIMEOUT_SECONDS", "10", minimum=Decimal("0.1"))
+# Top of book for paper and live cycles from the public websocket feed on BTCTURK_WS_URL when
+# it is fresh (received within MARKET_WS_MAX_AGE_SECONDS), REST tickers otherwise. The feed
+# starts with the first cycle of a process and never delays one: until it is connected, and
+# whenever it is down or stale, REST answers (trading.services.market_feed).
+MARKET_WS_ENABLED = env.bool("MARKET_WS_ENABLED", True)
+MARKET_WS_MAX_AGE_SECONDS = env.decimal("MARKET_WS_MAX_AGE_SECONDS", "10", minimum=Decimal("0.1"))
 
 # --- risk limits (quote currency or fractions of equity); read by trading.services.risk ---
 RISK_CASH_RESERVE_PCT = env.decimal("RISK_CASH_RESERVE_PCT", "0.05", maximum=Decimal(1))

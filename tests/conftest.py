@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from django.contrib.auth.models import User
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The websocket market feed (``MARKET_WS_ENABLED``, on by default) is off in tests, here
+    and in the processes they start: a cycle must not connect to BTCTurk, nor its quotes depend
+    on a feed's timing. The feed's own tests turn it on against a sandbox exchange."""
+    from django.conf import settings
+
+    os.environ["MARKET_WS_ENABLED"] = "false"
+    settings.MARKET_WS_ENABLED = False
 
 
 @pytest.fixture

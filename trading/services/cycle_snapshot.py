@@ -36,6 +36,7 @@ from trading.services.market import (
     quotes_fetch,
     snapshot_build,
 )
+from trading.services.market_feed import quotes_fresh
 from trading.services.reconcile import escalated_unknown_orders, order_ids
 from trading.services.risk import risk_limits_from_settings
 
@@ -82,7 +83,8 @@ def cycle_snapshot(*, account: Account, ports: AccountPorts, now_ms: int) -> Cyc
         )
     if ports.paper is not None:
         _paper_match(account, ports, symbols, now_ms)
-    quotes = quotes_fetch(client=ports.market, symbols=symbols)
+    fresh = quotes_fresh(symbols=symbols, now_ms=now_ms)
+    quotes = quotes_fetch(client=ports.market, symbols=symbols, fresh=fresh)
     market = _market(account, symbols, quotes, now_ms, history)
     balances = ports.orders.balances()
     open_orders = ports.orders.open_orders()

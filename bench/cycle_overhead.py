@@ -7,10 +7,19 @@
    sizes and submits.
 2. **full** (floor: p99 < 150 ms): ``cycle_run`` of a paper account and of a live-mode account
    against the sandbox exchange on loopback (``TRADING_CLOCK=exchange``), database included
-   (SQLite file in a temporary directory, unless ``DATABASE_URL`` is set), one bar closed per
-   cycle.
+   (SQLite file in a temporary directory, unless ``DATABASE_URL`` is set; Redis locks and rate
+   budget when ``REDIS_URL`` is set), one bar closed per cycle.
 
-Usage: ``.venv/bin/python bench/cycle_overhead.py [--cycles 200] [--full-cycles 60]``
+   Time is compressed: a 60 s bar closes every few hundred milliseconds, so the deployment's
+   client-side rate budget (BTCTurk's per-minute limits, e.g. one graph ``klines`` call per
+   symbol and bar) would run dry after a few dozen bars and every later cycle would sleep for
+   tokens (seconds per cycle): a bench artefact, not cycle overhead, since at one bar per
+   minute the same calls use under a tenth of the budget. The bench therefore runs the
+   deployment's limiter class over the same limits with every period divided by
+   ``--time-scale`` (default 120: as if a bar closed every 0.5 s) and prints the time spent
+   waiting for tokens; ``--time-scale 1`` measures with the real budget.
+
+Usage: ``.venv/bin/python bench/cycle_overhead.py [--cycles 200] [--full-cycles 60] [--time-scale 120]``
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from array import array
 from datetime import date
 from decimal import Decimal
@@ -106,7 +116,52 @@ def internal(cycles: int) -> list[float]:
     return samples
 
 
-def full(cycles: int) -> dict[str, list[float]]:
+def _scaled_rate_limiter(time_scale: float) -> dict[str, float]:
+    """Make every client of this process use the deployment's limiter class over the
+    window-safe limits with periods divided by ``time_scale``; returns the seconds waited
+    for tokens per rule (filled as the bench runs)."""
+    from trading.exchange import ratelimit
+    from trading.exchange.btcturk.urls import RateLimit
+
+    limits = {
+        rule: tuple(RateLimit(limit.count, limit.period_s / time_scale) for limit in rule_limits)
+        for rule, rule_limits in ratelimit.WINDOW_SAFE_LIMITS.items()
+    }
+    waited: dict[str, float] = {}
+
+    def sleep(seconds: float, rule: list[str]) -> None:
+        waited[rule[0]] = waited.get(rule[0], 0.0) + seconds
+        time.sleep(seconds)
+
+    def make(*, max_wait_s: float = ratelimit.DEFAULT_MAX_WAIT_S):
+        from django.conf import settings
+
+        rule: list[str] = [""]
+        if settings.REDIS_URL:
+            limiter = ratelimit.RedisRateLimiter(
+                ratelimit._redis_client(settings.REDIS_URL),
+                limits=limits,
+                max_wait_s=max_wait_s,
+                sleep=lambda s: sleep(s, rule),
+            )
+        else:
+            limiter = ratelimit.InProcessRateLimiter(
+                limits=limits, max_wait_s=max_wait_s, sleep=lambda s: sleep(s, rule)
+            )
+        acquire = limiter.acquire
+
+        def acquire_named(name: str, *, identity: str) -> None:
+            rule[0] = name
+            acquire(name, identity=identity)
+
+        limiter.acquire = acquire_named
+        return limiter
+
+    ratelimit.rate_limiter_from_settings = make
+    return waited
+
+
+def full(cycles: int, time_scale: float = 120.0) -> dict[str, list[float]]:
     tmp = tempfile.mkdtemp(prefix="meva-cycle-bench-")
     os.environ.setdefault("DATABASE_URL", f"sqlite:///{tmp}/bench.sqlite3")
     os.environ["LOG_LEVEL"] = "ERROR"
@@ -114,6 +169,7 @@ def full(cycles: int) -> dict[str, list[float]]:
     import django
 
     django.setup()
+    waited = _scaled_rate_limiter(time_scale)
     from django.core.management import call_command
     from django.test import override_settings
 
@@ -142,7 +198,11 @@ def full(cycles: int) -> dict[str, list[float]]:
             kill_switch_release(user=user, reason="bench")
             control_arm(user=user, reason="bench", acknowledgement=LIVE_TRADING_ACK_PHRASE)
             params = {"window": 10, "entry_bps": 15, "exit_bps": 5}
-            for name, mode in (("bench-paper", "paper"), ("bench-live", "live")):
+            # A reused DATABASE_URL keeps earlier runs' accounts: names are new per run.
+            run = uuid.uuid4().hex[:6]
+            names = {"paper": f"bench-paper-{run}", "live": f"bench-live-{run}"}
+            for key, mode in (("paper", "paper"), ("live", "live")):
+                name = names[key]
                 account_create(
                     name=name,
                     mode=mode,
@@ -154,7 +214,7 @@ def full(cycles: int) -> dict[str, list[float]]:
                 )
             for step in range(cycles + 1):
                 sandbox.advance(1)
-                for name, key in (("bench-paper", "paper"), ("bench-live", "live")):
+                for key, name in names.items():
                     started = time.perf_counter()
                     cycle = cycle_run(account_name=name, actor="command:bench")
                     if (
@@ -163,13 +223,17 @@ def full(cycles: int) -> dict[str, list[float]]:
                         samples[key].append((time.perf_counter() - started) * 1000)
                     assert cycle.status == "completed", cycle.error
             orders = {
-                k: Cycle.objects.filter(account=f"bench-{k}").values_list("counts", flat=True)
+                k: Cycle.objects.filter(account=names[k]).values_list("counts", flat=True)
                 for k in samples
             }
             for key, counts in orders.items():
                 print(
                     f"  {key}: {sum(c.get('submitted', 0) for c in counts)} orders, {sum(c.get('fills', 0) for c in counts)} fills over the run"
                 )
+            print(
+                f"  rate budget periods / {time_scale:g}; waited for tokens: "
+                + (", ".join(f"{r} {s:.2f} s" for r, s in sorted(waited.items())) or "never")
+            )
     finally:
         sandbox.stop()
     return samples
@@ -179,12 +243,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cycles", type=int, default=200)
     parser.add_argument("--full-cycles", type=int, default=60)
+    parser.add_argument("--time-scale", type=float, default=120.0)
     args = parser.parse_args()
     inner = internal(args.cycles)
     print(
         f"internal cycle, 20 symbols, in-memory port: {_percentiles(inner)} (floor p99 < 20 ms: {'MET' if sorted(inner)[int(len(inner) * 0.99) - 1] < 20 else 'NOT MET'})"
     )
-    for key, samples in full(args.full_cycles).items():
+    for key, samples in full(args.full_cycles, args.time_scale).items():
         p99 = sorted(samples)[min(len(samples) - 1, int(len(samples) * 0.99))]
         print(
             f"full {key} cycle against the sandbox (loopback, database): {_percentiles(samples)} (floor p99 < 150 ms: {'MET' if p99 < 150 else 'NOT MET'})"

@@ -86,6 +86,32 @@ class LedgerEntry(models.Model):
         return f"{self.entry_id} {self.amount} {self.asset}"
 
 
+class LedgerBalance(models.Model):
+    """Running balance of one asset in one account: the sum of every ``LedgerEntry`` of the
+    account's fills in ``asset`` (signed units; opening balances are not included).
+
+    Written only by :func:`ledger.services.fill_record`, in the transaction that appends the
+    entries, so it always equals their sum; it lets a cycle read balances without summing
+    the account's whole history. The entries stay the record: this row is derived from them.
+    """
+
+    account = models.CharField(max_length=64)
+    asset = models.CharField(max_length=16, help_text="upper-case asset code")
+    amount = models.DecimalField(**MONEY, default=0, help_text="signed units of asset")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["account", "asset"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "asset"], name="uniq_ledger_balance_account_asset"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account} {self.amount} {self.asset}"
+
+
 class Position(models.Model):
     """Current weighted-average-cost position of one symbol in one account.
 
@@ -122,14 +148,16 @@ class Position(models.Model):
 class EquitySnapshot(models.Model):
     """Equity of an account at one instant: ``equity = cash + sum(qty * mark)`` in quote.
 
-    ``drawdown_pct`` is the fall from the running equity peak, percent 0..100. One row per
-    account and timestamp.
+    ``peak`` is the running (all-time) equity peak of the account up to and including this
+    row and ``drawdown_pct`` the fall from it, percent 0..100; the next snapshot continues from
+    the latest row's peak. One row per account and timestamp.
     """
 
     account = models.CharField(max_length=64)
     ts = models.DateTimeField(help_text="UTC")
     equity = models.DecimalField(**MONEY, help_text="quote")
     cash = models.DecimalField(**MONEY, help_text="quote")
+    peak = models.DecimalField(**MONEY, default=0, help_text="running equity peak, quote")
     drawdown_pct = models.DecimalField(**MONEY, default=0, help_text="percent 0..100")
 
     class Meta:

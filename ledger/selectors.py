@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 
 from ledger.domain.portfolio import Portfolio
 from ledger.domain.positions import Position as DomainPosition
-from ledger.models import LedgerEntry, Position
+from ledger.models import LedgerBalance, LedgerEntry, Position
 from trading.domain.decimals import decimal_trim
 from trading.domain.symbols import Symbol, parse_symbol
 
@@ -27,7 +27,19 @@ def position_list(*, account: str) -> QuerySet[Position]:
 
 def ledger_balances(*, account: str, opening: Mapping[str, Decimal]) -> dict[str, Decimal]:
     """Balance per asset (upper-case) that the ledger holds for ``account``: ``opening``
-    (asset -> units) plus every entry of its fills. Summed in Python over exact Decimals."""
+    (asset -> units) plus the entries of its fills, read from the running
+    :class:`~ledger.models.LedgerBalance` rows (one query, independent of the history's
+    length; equal to :func:`ledger_balances_summed`). Exact Decimals, sorted by asset."""
+    totals = {asset.upper(): amount for asset, amount in opening.items()}
+    rows = LedgerBalance.objects.filter(account=account).values_list("asset", "amount")
+    for asset, amount in rows:
+        totals[asset] = totals.get(asset, ZERO) + decimal_trim(amount)
+    return {asset: decimal_trim(amount) for asset, amount in sorted(totals.items())}
+
+
+def ledger_balances_summed(*, account: str, opening: Mapping[str, Decimal]) -> dict[str, Decimal]:
+    """As :func:`ledger_balances`, summed over every ``LedgerEntry`` of the account (reads the
+    whole history: audits and tests; cycles use the running balances)."""
     totals = {asset.upper(): amount for asset, amount in opening.items()}
     entries = LedgerEntry.objects.filter(fill__account=account).values_list("asset", "amount")
     for asset, amount in entries.iterator(chunk_size=2000):

@@ -1,4 +1,4 @@
-"""Ledger writes: recording fills and the positions derived from them."""
+"""Ledger writes: recording fills and what is derived from them (positions, running balances)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from django.db import transaction
 from ledger.domain import positions as domain_positions
 from ledger.domain.entries import ledger_entries_for_fill
 from ledger.domain.fills import Fill
-from ledger.models import LedgerEntry, LedgerFill, Position
+from ledger.models import LedgerBalance, LedgerEntry, LedgerFill, Position
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -36,6 +36,19 @@ def _domain_position(row: Position, fill: Fill) -> domain_positions.Position:
     )
 
 
+def _balances_add(*, account: str, amounts: Mapping[str, Decimal]) -> None:
+    """Add ``amounts`` (asset -> signed units) to the account's running balances.
+
+    Each row is locked (``select_for_update``, assets in sorted order so concurrent fills of
+    other symbols sharing an asset never deadlock) and summed in Python over exact Decimals
+    (a database ``amount + x`` would be floating point on SQLite)."""
+    for asset in sorted(amounts):
+        row, _ = LedgerBalance.objects.get_or_create(account=account, asset=asset)
+        row = LedgerBalance.objects.select_for_update().get(pk=row.pk)
+        row.amount = row.amount + amounts[asset]
+        row.save(update_fields=["amount", "updated_at"])
+
+
 def _fill_create(*, account: str, fill: Fill, fee_quote: Decimal) -> LedgerFill:
     ledger_fill = LedgerFill.objects.create(
         account=account,
@@ -51,6 +64,7 @@ def _fill_create(*, account: str, fill: Fill, fee_quote: Decimal) -> LedgerFill:
         liquidity=fill.liquidity.value,
         ts=_utc(fill.ts_ms),
     )
+    entries = ledger_entries_for_fill(fill)
     LedgerEntry.objects.bulk_create(
         LedgerEntry(
             fill=ledger_fill,
@@ -60,8 +74,12 @@ def _fill_create(*, account: str, fill: Fill, fee_quote: Decimal) -> LedgerFill:
             kind=entry.kind.value,
             ts=ledger_fill.ts,
         )
-        for entry in ledger_entries_for_fill(fill)
+        for entry in entries
     )
+    amounts: dict[str, Decimal] = {}
+    for entry in entries:
+        amounts[entry.asset] = amounts.get(entry.asset, Decimal(0)) + entry.amount
+    _balances_add(account=account, amounts=amounts)
     return ledger_fill
 
 
@@ -69,7 +87,8 @@ def _fill_create(*, account: str, fill: Fill, fee_quote: Decimal) -> LedgerFill:
 def fill_record(
     *, account: str, fill: Fill, rates: Mapping[str, Decimal] | None = None
 ) -> tuple[LedgerFill, bool]:
-    """Record one trade-level fill for ``account``: the fill row, its entries, the position.
+    """Record one trade-level fill for ``account``: the fill row, its entries, the position
+    and the running balance of each asset the entries move (:class:`LedgerBalance`).
 
     Idempotent on ``(account, trade_id)``: a fill already recorded returns ``(existing row,
     False)`` and changes nothing; otherwise returns ``(new row, True)``. The position row is

@@ -6,11 +6,13 @@ from decimal import Decimal
 import pytest
 from django.db import IntegrityError
 
+from ledger.domain.entries import balances_from_entries, ledger_entries_for_fill
 from ledger.domain.fills import Fill, Liquidity
 from ledger.domain.positions import FeeConversionError, LedgerIntegrityError
 from ledger.models import LedgerEntry, LedgerFill, Position
-from ledger.selectors import position_list
+from ledger.selectors import ledger_balances, ledger_balances_summed, position_list
 from ledger.services import fill_record
+from tests.ledger.factories import ETH_TRY
 from tests.ledger.factories import make_fill as fill_factory
 from trading.domain.orders import Side
 from trading.domain.symbols import Symbol
@@ -116,3 +118,39 @@ def test_position_list_returns_an_accounts_positions_by_symbol() -> None:
     fill_record(account="acc", fill=make_fill(Side.BUY, "100", "1", trade_id="t2"))
     fill_record(account="other", fill=make_fill(Side.BUY, "100", "1", trade_id="t3"))
     assert [p.symbol for p in position_list(account="acc")] == ["BTC_TRY", "ETH_TRY"]
+
+
+def test_running_balances_equal_the_sum_of_every_entry() -> None:
+    opening = {"try": D("100000")}
+    fills = [
+        fill_factory(Side.BUY, "2000.5", "0.12345678", "0.25", trade_id="a", ts_ms=1),
+        fill_factory(Side.BUY, "150.25", "3", "0.003", "ETH", trade_id="b", symbol=ETH_TRY),
+        fill_factory(Side.SELL, "2100", "0.1", "0.0001", "BTC", trade_id="c", ts_ms=3),
+        fill_factory(Side.SELL, "151", "1.5", "0.2", "BNB", trade_id="d", symbol=ETH_TRY),
+    ]
+    for fill in fills:
+        fill_record(account="acc", fill=fill, rates={"BNB": D("12.5")})
+    fill_record(account="acc", fill=fills[0])  # a duplicate moves nothing
+    fill_record(account="other", fill=fills[0])
+
+    running = ledger_balances(account="acc", opening=opening)
+
+    assert running == ledger_balances_summed(account="acc", opening=opening)
+    entries = [e for f in fills for e in ledger_entries_for_fill(f)]
+    assert running == balances_from_entries(entries, {"TRY": D("100000")})
+    assert running["BNB"] == D("-0.2")
+    assert ledger_balances(account="other", opening={}) == {
+        "BTC": D("0.12345678"),
+        "TRY": D("-246.97528839") - D("0.25"),
+    }
+
+
+def test_a_refused_fill_leaves_the_running_balances_unchanged() -> None:
+    fill_record(account="acc", fill=make_fill(Side.BUY, "2000", "0.5", "1"))
+    before = ledger_balances(account="acc", opening={})
+
+    with pytest.raises(LedgerIntegrityError):
+        fill_record(account="acc", fill=make_fill(Side.SELL, "2000", "0.6", trade_id="t2"))
+
+    assert ledger_balances(account="acc", opening={}) == before
+    assert before == ledger_balances_summed(account="acc", opening={})

@@ -1,13 +1,14 @@
 """Cycle step 11, record: everything one cycle did, in one transaction.
 
-Before the transaction the venue is read once more (live: a marketable order may have filled
-at once) and every live order row is brought in line with it (:func:`orders_sync`, which
-writes its own compare-and-set changes and audits). Then, atomically: the cycle's fills go
+Before the transaction, when the cycle sent an order, the venue's fills are read once more
+(live: a marketable order may have filled at once). Then, atomically: the cycle's fills go
 into the ledger (unique per account and trade id), the ``Cycle`` row is completed with its
 counts, timings, universe, risk mode, equity and what the market looked like, its decisions
-become ``CycleDecision`` rows, an ``EquitySnapshot`` is written, the account's risk state and
-cursors advance and (paper) the venue's state is saved. If any of it fails, none of it is
-written and the caller marks the cycle ``failed``.
+become ``CycleDecision`` rows, an ``EquitySnapshot`` is written (carrying the running equity
+peak, so the next one reads one row), the account's risk state and cursors advance and
+(paper) the venue's state is saved. If any of it fails, none of it is written and the caller
+marks the cycle ``failed``. After it every live order row is brought in line with the venue
+(:func:`orders_sync`, which writes its own compare-and-set changes and audits).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Max
 from django.utils import timezone
 
 from ledger.domain.drawdown import DrawdownState, drawdown_update
@@ -51,9 +51,13 @@ def cycle_record(
     """Record the cycle (module docstring). Raises whatever failed; nothing is then written
     by the atomic part."""
     started = time.perf_counter()
-    later = _new_trades(account, ports.orders.user_trades(since_ms=account.trade_cursor_ms))
-    fresh = {t.trade_id for t in snapshot.new_trades}
-    trades = list(snapshot.new_trades) + [t for t in later if t.trade_id not in fresh]
+    trades = list(snapshot.new_trades)
+    if execution.acks or execution.uncertain:
+        # Only an order sent this cycle can have filled since the snapshot and be booked now;
+        # a resting order's later fills are the next snapshot's (as in a backtest).
+        later = _new_trades(account, ports.orders.user_trades(since_ms=account.trade_cursor_ms))
+        fresh = {t.trade_id for t in snapshot.new_trades}
+        trades += [t for t in later if t.trade_id not in fresh]
     with transaction.atomic():
         fills_ingest(account=account, trades=trades, actor=actor)
         _decisions_write(cycle, plan, execution, snapshot.new_trades)
@@ -218,7 +222,13 @@ def _decisions(plan: CyclePlan, execution: ExecutionResult, fills) -> Iterator[d
 
 
 def _equity_write(account: Account, plan: CyclePlan) -> None:
-    peak = EquitySnapshot.objects.filter(account=account.name).aggregate(peak=Max("equity"))["peak"]
+    # The latest snapshot carries the running peak: one indexed row, whatever the history.
+    peak = (
+        EquitySnapshot.objects.filter(account=account.name)
+        .order_by("-ts")
+        .values_list("peak", flat=True)
+        .first()
+    )
     state = (
         None
         if peak is None
@@ -230,6 +240,7 @@ def _equity_write(account: Account, plan: CyclePlan) -> None:
         ts=datetime.fromtimestamp(plan.now_ms / 1000, tz=UTC),
         equity=plan.equity,
         cash=plan.portfolio.cash,
+        peak=drawdown.peak,
         drawdown_pct=drawdown.drawdown_pct,
     )
 

@@ -36,9 +36,13 @@ and order ids.
 
 from __future__ import annotations
 
+import atexit
+import hashlib
 import logging
+import os
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
@@ -177,6 +181,11 @@ class BtcturkClient:
     def close(self) -> None:
         """Close the HTTP connection pool."""
         self._transport.close()
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether :meth:`close` was called (a closed client sends nothing)."""
+        return self._transport.is_closed
 
     @property
     def has_credentials(self) -> bool:
@@ -410,3 +419,87 @@ def btcturk_client_from_settings(**overrides: Any) -> BtcturkClient:
 
         options["rate_limiter"] = rate_limiter_from_settings()
     return BtcturkClient(**options)
+
+
+# --- one client per process, thread and settings (cycles reuse its connections and clock) ---
+
+# Settings a thread keeps a client for (changes are rare: tests, a reconfigured worker).
+SHARED_CLIENTS_PER_THREAD = 4
+
+_shared = threading.local()
+_shared_all: list[BtcturkClient] = []
+_shared_guard = threading.Lock()
+
+
+def btcturk_client_shared() -> BtcturkClient:
+    """The :class:`BtcturkClient` of the current ``BTCTURK_*`` and ``REDIS_URL`` settings, made
+    once per process and thread and then reused (its connection pool, TLS context and
+    measured clock offset, which the transport re-measures every ``CLOCK_MAX_AGE_S``).
+
+    Callers must not close it: :func:`btcturk_clients_close` does, at process exit. A client
+    is never shared across threads (one per thread) nor across a fork (the child makes its
+    own). Changed settings give a new client. Failed requests leave it usable: httpx drops a
+    broken connection and opens a new one on the next request (a restarted exchange). Raises
+    :class:`ConfigurationError` as :func:`btcturk_client_from_settings`.
+    """
+    key = _settings_key()
+    clients = getattr(_shared, "clients", None)
+    if clients is None:
+        clients = _shared.clients = {}
+    client = clients.get(key)
+    if client is None or client.is_closed:
+        client = btcturk_client_from_settings()
+        clients[key] = client
+        with _shared_guard:
+            _shared_all.append(client)
+        while len(clients) > SHARED_CLIENTS_PER_THREAD:  # settings changed: drop the oldest
+            _shared_close(clients.pop(next(iter(clients))))
+    return client
+
+
+def btcturk_clients_close() -> None:
+    """Close every client :func:`btcturk_client_shared` made in this process (process exit,
+    tests). A later call to it makes a new client."""
+    with _shared_guard:
+        clients = list(_shared_all)
+        _shared_all.clear()
+    _shared.__dict__.clear()
+    for client in clients:
+        _shared_close(client)
+
+
+def _shared_close(client: BtcturkClient) -> None:
+    with _shared_guard:
+        if client in _shared_all:
+            _shared_all.remove(client)
+    try:
+        client.close()
+    except Exception:  # best effort: the client is no longer used
+        logger.debug("closing a shared BTCTurk client failed", exc_info=True)
+
+
+def _settings_key() -> tuple[object, ...]:
+    from django.conf import settings
+
+    secret = hashlib.sha256(str(settings.BTCTURK_API_SECRET).encode()).hexdigest()
+    return (
+        settings.BTCTURK_BASE_URL,
+        settings.BTCTURK_GRAPH_URL,
+        settings.BTCTURK_API_KEY,
+        secret,
+        str(settings.BTCTURK_TIMEOUT_SECONDS),
+        settings.REDIS_URL,
+    )
+
+
+def _forget_after_fork() -> None:
+    # The parent's sockets and lock must not be used by a forked child (Celery prefork).
+    global _shared, _shared_guard
+    _shared = threading.local()
+    _shared_all.clear()
+    _shared_guard = threading.Lock()
+
+
+atexit.register(btcturk_clients_close)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_after_fork)

@@ -100,6 +100,11 @@ class BtcturkTransport:
         """Close the HTTP connection pool."""
         self._http.close()
 
+    @property
+    def is_closed(self) -> bool:
+        """Whether the HTTP connection pool was closed."""
+        return self._http.is_closed
+
     def sync_clock(self) -> int:
         """Measure and store the offset to BTCTurk's clock; returns it in ms (server - local).
 

@@ -31,7 +31,6 @@ from trading.domain.venue import FillModel
 
 DEFAULT_POINTS = 500
 MAX_POINTS = 10_000
-MAX_COMPARED = 10
 
 
 class BacktestRunSerializer(serializers.ModelSerializer):

@@ -46,8 +46,9 @@ spend), a sell its base ``quantity``. The fee rate of a lock is the larger of ma
 (the worst case). Min notional: ``price * quantity`` for a limit, ``quote_amount`` for a market
 buy, ``quantity * last close`` for a market sell (skipped while no bar has been seen).
 
-Fill rules (matching happens only in :meth:`SimulatedVenue.on_bar`, against a bar that closed
-after the order was submitted; open orders of the symbol are matched in submission order):
+Fill rules (bar matching happens in :meth:`SimulatedVenue.on_bar`, against a bar that closed
+after the order was submitted; open orders of the symbol are matched in submission order; the
+backtest engine and paper venues use only this):
 
 - ``FillModel.BAR``: a market order fills at the bar's open (taker). A limit buy fills at the
   open if ``open <= limit`` (taker: it was marketable on arrival), else at the limit if
@@ -70,6 +71,10 @@ after the order was submitted; open orders of the symbol are matched in submissi
 - Each fill is a :class:`~trading.domain.reports.TradeReport` with trade id
   ``f"{account}-t{n}"`` (n = 1, 2, ...), ``ts_ms`` = the bar's open time, ``fee`` as above,
   ``tax`` 0 and ``liquidity`` ``"maker"``/``"taker"``; order ids are ``"1"``, ``"2"``, ...
+- Taking liquidity (:meth:`SimulatedVenue.take_liquidity`, used by the sandbox exchange on
+  submit): an open order fills at once as a taker against given book levels, each level at its
+  price (walk rules in :mod:`trading.domain.taker`); a limit order's remainder rests for
+  ``on_bar``, a market order's remainder is canceled.
 - Cancel: ``OPEN``/``PARTIALLY_FILLED`` -> ``CANCELED`` (lock released); an unknown id is
   refused with ``ORDER_NOT_FOUND`` (BTCTurk NO_ORDER_MATCHES_YOUR_REQUEST), a terminal order
   with ``ORDER_COULD_NOT_BE_CANCELED``. Status changes go through
@@ -81,7 +86,7 @@ accounts keep the venue in rows between cycles, :mod:`trading.domain.venue_state
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -99,6 +104,7 @@ from trading.domain.orders import (
 from trading.domain.reports import AssetBalance, CancelAck, OrderReport, SubmitAck, TradeReport
 from trading.domain.rules import ExchangeRules, check_order
 from trading.domain.symbols import Symbol
+from trading.domain.taker import Level, affordable, floor_to_step, walk_levels
 from trading.domain.venue_state import OrderState, VenueState
 
 ZERO = Decimal(0)
@@ -458,7 +464,8 @@ class SimulatedVenue:
         fills: list[TradeReport] = []
         if book:
             rules = self._rules[symbol]
-            cap = None if self._max_share is None else _floor(self._max_share * bar.volume, rules)
+            share = self._max_share
+            cap = None if share is None else floor_to_step(share * bar.volume, rules.step_size)
             for order in list(book.values()):
                 fill = self._match(order, bar, rules, cap)
                 if fill is not None:
@@ -466,6 +473,43 @@ class SimulatedVenue:
                     if cap is not None:
                         cap -= fill.quantity
         self._last_price[symbol] = bar.close
+        return fills
+
+    def take_liquidity(
+        self, order_id: str, levels: Sequence[Level], *, ts_ms: int
+    ) -> list[TradeReport]:
+        """Fill resting order ``order_id`` now, as a taker, against book ``levels``.
+
+        ``levels`` are ``(price, base amount available)`` of the side the order takes from
+        (asks for a buy, bids for a sell), best first; each level taken from gives one fill at
+        its price, with taker fee and ``ts_ms`` (see :mod:`trading.domain.taker` for the walk).
+        Afterwards a limit order rests with what is left (matched by :meth:`on_bar` later) or
+        is ``FILLED``; a market order never rests: ``FILLED`` when complete, else what is left
+        is canceled (``CANCELED``, fills kept, lock released). Raises :class:`UnknownOrder`
+        for an unknown id and ``ValueError`` for an order that is not resting.
+        """
+        order = self._orders.get(order_id)
+        if order is None:
+            raise UnknownOrder(f"no order with id {order_id!r}")
+        if order.status not in _RESTING:
+            raise ValueError(f"order {order_id} is {order.status}, not resting")
+        request = order.request
+        market = request.order_type is OrderType.MARKET
+        walk = walk_levels(
+            side=request.side,
+            levels=levels,
+            step=self._rules[request.symbol].step_size,
+            limit=None if market else request.price,
+            base_left=None if order.market_buy else request.quantity - order.filled,
+            quote_left=order.quote_left if order.market_buy else None,
+        )
+        fills = [self._execute(order, p, q, Liquidity.TAKER, ts_ms) for p, q in walk.fills]
+        if order.market_buy and walk.complete:
+            self._complete_market_buy(order)
+        elif walk.complete:
+            self._close(order, OrderStatus.FILLED)
+        elif market:
+            self._close(order, OrderStatus.CANCELED)
         return fills
 
     def _match(
@@ -480,7 +524,7 @@ class SimulatedVenue:
                 self._close(order, OrderStatus.CANCELED)
             return None
         if order.market_buy:
-            wanted = _affordable(order.quote_left, price, rules)
+            wanted = affordable(order.quote_left, price, rules.step_size)
             if wanted == 0:
                 self._complete_market_buy(order)
                 return None
@@ -641,17 +685,3 @@ def _invalid_parameters(request: OrderRequest) -> str | None:
     if request.order_type is OrderType.LIMIT and (request.price is None or request.price <= 0):
         return "a limit order needs a price > 0"
     return None
-
-
-def _floor(quantity: Decimal, rules: ExchangeRules) -> Decimal:
-    """``quantity`` rounded down to the step grid (0 if below one step)."""
-    return (quantity // rules.step_size) * rules.step_size
-
-
-def _affordable(quote: Decimal, price: Decimal, rules: ExchangeRules) -> Decimal:
-    """Most base units on the step grid that ``quote`` buys at ``price`` (notional only)."""
-    quantity = _floor(quote / price, rules)
-    # quote / price is rounded to 28 digits; step back if that rounding made it unaffordable.
-    if quantity * price > quote:
-        quantity -= rules.step_size
-    return max(quantity, ZERO)

@@ -1,5 +1,6 @@
 """Private REST routes of the sandbox exchange over real sockets: authentication, orders,
-rejects with BTCTurk codes, fills as bars advance, balances, order and trade queries.
+rejects with BTCTurk codes, fills on submit and as bars advance, balances, order and trade
+queries.
 
 Bars of the ``mini`` dataset are described in conftest: bar 0 is closed at start; bar ``i``
 of BTC_TRY opens at ``100000 + 100 i`` with low ``open - 100`` and high ``open + 150``.
@@ -193,21 +194,22 @@ def test_a_resting_sell_fills_when_a_bar_trades_through_it_and_balances_move(
     assert -(Decimal(trade["fee"]) + Decimal(trade["tax"])) == charged
 
 
-def test_a_market_buy_spends_its_quote_amount_at_the_next_bar_open(
-    sandbox: SandboxServer, api: Api
-) -> None:
+def test_a_market_buy_spends_its_quote_amount_at_once_at_the_best_ask(api: Api) -> None:
+    best_ask = api.public("/api/v2/orderbook", pairSymbol="BTCTRY").json()["data"]["asks"][0]
+    assert best_ask == ["100110", "0.11432100"]  # bar 0 closed at 100050, 10 bps spread
     response = api.order(orderMethod="market", quantity="1000", price="1")
     assert response.status_code == 200
     order_id = response.json()["data"]["id"]
-    sandbox.advance(1)  # bar 1 opens at 100100
     order = api.get(f"/api/v1/order/{order_id}").json()["data"]
-    assert (order["status"], order["method"], order["price"]) == ("Closed", "market", "100100")
+    assert (order["status"], order["method"], order["price"]) == ("Closed", "market", "100110")
     [trade] = api.get("/api/v1/users/transactions/trade", orderId=order_id).json()["data"]
     bought = Decimal(trade["amount"])
-    assert bought == Decimal("0.00999000")  # floor(1000 / 100100) to 1e-8
-    spent = bought * 100100 * (1 + Decimal("0.00108"))  # taker 9 bps + VAT
+    assert bought == Decimal("0.00998901")  # floor(1000 / 100110) to 1e-8
+    assert trade["timestamp"] == MINI_START_MS + 60_000  # the replay time of the submit
+    spent = bought * 100110 * (1 + Decimal("0.00108"))  # taker 9 bps + VAT
     balances = api.balances()
     assert Decimal(balances["TRY"]["free"]) == Decimal(100_000) - spent
+    assert balances["TRY"]["locked"] == "0"
     assert Decimal(balances["BTC"]["free"]) == 1 + bought
 
 

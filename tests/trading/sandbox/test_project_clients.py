@@ -103,11 +103,12 @@ def test_the_websocket_feed_keeps_books_in_sync_and_gets_private_events(
             while feed.order_book(BTC_TRY) is None and time.monotonic() < deadline:
                 time.sleep(0.02)
             assert feed.order_book(BTC_TRY, 100).bids == client.order_book(BTC_TRY).bids
+            best_ask = client.order_book(BTC_TRY).best_ask
             client.submit_order(limit("ws-1", Side.BUY, "0.01", "100400"))
-            sandbox.advance(2)
             received = [events.get(timeout=5) for _ in range(3)]
             assert [type(e) for e in received] == [OrderInsert, UserOrderMatch, UserTrade]
-            assert received[2].report.price == btc_bar(1)[0]  # marketable at bar 1's open
+            assert received[2].report.price == best_ask  # marketable: takes the ask at once
+            sandbox.advance(2)
             deadline = time.monotonic() + 5
             rest = client.order_book(BTC_TRY)
             while feed.order_book(BTC_TRY, 100).asks != rest.asks:

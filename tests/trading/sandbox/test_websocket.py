@@ -187,14 +187,15 @@ def test_partial_fills_push_453_updates_until_the_order_completes(
 ) -> None:
     server = start_sandbox(
         mini_dataset,
-        balances={"TRY": Decimal(100_000)},
+        balances={"TRY": Decimal(100_000), "BTC": Decimal(1)},
         max_volume_share=Decimal("0.001"),  # 0.0015 BTC per bar
         publish_interval_s=3600.0,
     )
     try:
         with open_ws(server) as ws, Api(server) as api:
             login(ws, server.api_key, server.api_secret)
-            api.order(quantity="0.004", price="100400")
+            # above the best bid (99990): rests, then every bar opens above it
+            api.order(orderType="sell", quantity="0.004", price="100000")
             recv_type(ws, 451)
             server.advance(3)
             fills, updates = [], []

@@ -333,3 +333,31 @@ def test_a_paper_session_exported_and_backtested_makes_the_same_decisions(
     assert paper_fills == [
         (f.symbol.pair_normalized, f.side.value, f.price, f.quantity) for f in backtest.fills
     ]
+
+
+def test_a_live_account_whose_market_orders_fill_on_submit_keeps_ledger_equal_to_the_sandbox(
+    exchange,
+) -> None:
+    # sma_cross sends market orders: the sandbox fills them at once against its book, inside
+    # the cycle that submits them; the cycle's own reconciliation must book those fills.
+    account_create(
+        name="taker",
+        mode="live",
+        strategy="sma_cross",
+        params={"fast": 3, "slow": 8},
+        symbols=["BTC_TRY", "ETH_TRY"],
+        actor=ACTOR,
+    )
+    for _ in range(40):
+        exchange.advance(1)
+        cycle = cycle_run(account_name="taker", actor=ACTOR)
+        assert cycle.status == "completed", cycle.error
+        assert balances_check(account_name="taker", actor=ACTOR).drift == []
+
+    venue = exchange.exchange.account(exchange.api_key)
+    immediate = [t for t in venue.trades if t.ts_ms == venue.orders[t.order_id].created_ms]
+    assert immediate, "no order filled on submit"
+    assert LedgerFill.objects.filter(account="taker").count() == len(venue.trades)
+    assert set(LedgerFill.objects.filter(account="taker").values_list("trade_id", flat=True)) == {
+        str(t.trade_id) for t in venue.trades
+    }

@@ -8,7 +8,8 @@ Paper trading, end-to-end tests and demos point any BTCTurk client (ours, ccxt) 
 Behind the API: a :class:`~trading.exchange.sandbox.market.ReplayMarket` (bar clock, tickers,
 synthetic books and trades; market data, orders and fills carry **replay** times, only
 ``server/time`` and ``exchangeinfo.serverTime`` the wall clock clients sign with) and one
-:class:`~trading.domain.venue.SimulatedVenue` per API key (orders match as bars close).
+:class:`~trading.domain.venue.SimulatedVenue` per API key (orders take the current book's
+levels on submit as a taker; what rests matches as bars close).
 
 Modules: ``market``, ``book``, ``stats`` (market views); ``records``, ``accounts`` (keys,
 venues, order ids, fills, private frames); ``exchange`` (the locked core and its events);

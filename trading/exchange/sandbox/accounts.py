@@ -5,8 +5,15 @@ from BTCTurk order ids (ints, unique over all accounts of one sandbox) to venue 
 as user trades, and it produces the private websocket frames of its orders
 (reference/btcturk_api.md section 6): 451 OrderInsert when an order is accepted, per fill a
 441 UserOrderMatch and a 423 UserTrade, then 453 OrderUpdate while the order stays partially
-filled, and 452 OrderDelete when it is canceled (by the client, or a market order the venue
-completed without filling it). A fully filled order gets no frame beyond its 441/423.
+filled, and 452 OrderDelete when it is canceled (by the client, or a market order whose
+remainder found no liquidity). A fully filled order gets no frame beyond its 441/423.
+
+Fills. On submit an accepted order first takes the book levels it is given, as a taker
+(:meth:`~trading.domain.venue.SimulatedVenue.take_liquidity`: best price first, each level's
+amount, a limit order up to its limit price); a limit order's remainder rests and is matched
+against later bars (:meth:`~trading.domain.venue.SimulatedVenue.on_bar`, maker when a bar
+trades through its price), a market order's remainder is canceled. Both kinds of fill give
+the same records and frames.
 
 Fees. The venue charges ``notional * fee_bps * (1 + tax_rate) / 10000`` per fill in the quote
 asset (taker or maker bps as the venue decides). It is reported split the BTCTurk way, both
@@ -16,12 +23,13 @@ charged - fee`` (VAT on the fee; default 20 %, the 2024 rate, reference section 
 BTCTurk defaults), i.e. 6 and 10.8 bps charged.
 
 Times are replay times (epoch ms): an order's ``created_ms`` is the replay time of the submit,
-a fill's ``ts_ms`` the close of the bar it matched in.
+a fill's ``ts_ms`` the replay time of the submit (taken on submit) or the close of the bar it
+matched in.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from trading.domain.market import Bar
@@ -29,6 +37,7 @@ from trading.domain.orders import TERMINAL_STATUSES, OrderRequest, OrderStatus, 
 from trading.domain.reports import TradeReport
 from trading.domain.rules import ExchangeRules
 from trading.domain.symbols import Symbol
+from trading.domain.taker import Level
 from trading.domain.venue import SimulatedVenue, VenueReject
 from trading.exchange.btcturk.auth import decode_secret
 from trading.exchange.sandbox import frames
@@ -103,8 +112,14 @@ class Account:
         price: Decimal | None,
         client_order_id: str,
         now_ms: int,
+        levels: Sequence[Level] = (),
     ) -> SubmitOutcome:
-        """Send an order to the venue; ``quantity`` is the quote amount for a market buy."""
+        """Send an order to the venue; ``quantity`` is the quote amount for a market buy.
+
+        An accepted order then takes ``levels`` (``(price, base amount)`` of the side it
+        takes from, best first; module docstring "Fills"); the outcome's ``trades`` are those
+        fills, its frames the 451 and then the fills' frames.
+        """
         market_buy = method is OrderType.MARKET and side is Side.BUY
         request = OrderRequest(
             client_order_id=client_order_id,
@@ -134,7 +149,13 @@ class Account:
         )
         self.orders[record.exchange_id] = record
         self._by_client_id[client_order_id] = record
-        return SubmitOutcome(record, frames=(self._order_frame(451, record),))
+        out = [self._order_frame(451, record)]
+        first_trade = len(self.trades)
+        fills = self.venue.take_liquidity(ack.order_id, levels, ts_ms=now_ms)
+        for fill in fills:
+            out.extend(self._record_fill(record, fill, now_ms))
+        out.extend(self._sync(record, now_ms, bool(fills)))
+        return SubmitOutcome(record, frames=tuple(out), trades=tuple(self.trades[first_trade:]))
 
     def _denom_left(self, request: OrderRequest) -> Decimal:
         if request.side is Side.SELL:

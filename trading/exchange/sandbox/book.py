@@ -1,8 +1,11 @@
 """Order books of the sandbox exchange, derived from the replay candles (or the dataset's book).
 
-The book is **display only**: orders never match against it (the simulated venue matches them
-against the next bar, see :mod:`trading.domain.venue`). It exists so that order book requests
-(``GET /api/v2/orderbook``, websocket 431/432) answer with a plausible, deterministic book.
+The book is what order book requests answer (``GET /api/v2/orderbook``, websocket 431/432):
+a plausible, deterministic book. It is also the liquidity that orders take on submit: a
+marketable limit or market order fills at once against the current book's levels as a taker
+(:meth:`~trading.exchange.sandbox.market.ReplayMarket.taker_levels`, which subtracts what
+other orders took in the same step; the published book does not), and a limit order's
+remainder rests and fills as later bars trade through it (:mod:`trading.domain.venue`).
 
 Construction for one symbol at one replay step (prices quote per base unit, amounts base units):
 

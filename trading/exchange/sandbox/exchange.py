@@ -11,6 +11,12 @@ paced (``speed > 0``) the replay time runs ``speed`` replay seconds per wall sec
 anchor (set at start and after each manual advance) and :meth:`SandboxExchange.advance_due`
 closes the bars that are due. On every step each account's resting orders are matched against
 the closed bars (``SimulatedVenue.on_bar``), in bar order.
+
+Submit: an accepted order takes liquidity at once from the market's current book
+(:meth:`~trading.exchange.sandbox.market.ReplayMarket.taker_levels`, shared by all accounts
+within a step); a market order only within ``MARKET_ORDER_BAND`` (5 %) of the best price at
+submission, as BTCTurk (reference/btcturk_api.md 4.7). What it took is recorded so that later
+orders of the same step find it gone.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from trading.exchange.sandbox.records import AccountSpec, FeeSchedule, SubmitOut
 
 FIRST_ORDER_ID = 100_000_001
 FIRST_TRADE_ID = 100_000_000_001
+MARKET_ORDER_BAND = Decimal("0.05")  # market orders walk the book up to 5 % from the best price
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,9 +211,11 @@ class SandboxExchange:
         price: Decimal | None,
         client_order_id: str,
     ) -> SubmitOutcome:
-        """Submit to the key's venue at the replay time; raises ``KeyError`` for an unknown key."""
+        """Submit to the key's venue at the replay time (it takes liquidity at once, module
+        docstring); raises ``KeyError`` for an unknown key."""
         with self.lock:
             account = self._accounts[api_key]
+            band = MARKET_ORDER_BAND if method is OrderType.MARKET else None
             outcome = account.submit(
                 symbol=symbol,
                 side=side,
@@ -215,7 +224,9 @@ class SandboxExchange:
                 price=price,
                 client_order_id=client_order_id,
                 now_ms=self.now_ms,
+                levels=self.market.taker_levels(symbol, side, band=band),
             )
+            self.market.record_taken(symbol, side, ((t.price, t.quantity) for t in outcome.trades))
             if outcome.frames:
                 self._publish(PrivateEvent(api_key, outcome.frames))
             return outcome

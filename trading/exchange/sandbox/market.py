@@ -12,19 +12,37 @@ Views (prices quote per base unit, amounts base units, times replay epoch ms UTC
 :mod:`trading.exchange.sandbox.book`; tickers and books are cached per step); the ``CS`` (change set)
 of a symbol's book increases by one each time :meth:`ReplayMarket.book_updates` finds it
 changed. Only closed bars are ever visible.
+
+Liquidity. Orders submitted to the sandbox take from the current book
+(:meth:`ReplayMarket.taker_levels`); what they took is recorded per symbol, book side and
+price (:meth:`ReplayMarket.record_taken`) and is not available again until the clock steps
+(then the book is rebuilt from the new bar and the record is cleared). Two orders in one
+step, of one account or of several, therefore share each level's amount. The published book
+(REST ``/orderbook``, websocket 431/432) is the replayed book as built, taken amounts not
+subtracted: it stays a function of the dataset and the step alone.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 
 from replay.domain.dataset import ReplayDataset
 from trading.domain.market import Bar
+from trading.domain.orders import Side
 from trading.domain.reports import PublicTrade
 from trading.domain.rules import ExchangeRules
 from trading.domain.symbols import Symbol
-from trading.exchange.sandbox.book import Book, BookDiff, BookShape, book_diff, synthetic_book
+from trading.exchange.sandbox.book import (
+    Book,
+    BookDiff,
+    BookShape,
+    Level,
+    book_diff,
+    synthetic_book,
+)
 from trading.exchange.sandbox.stats import (
     Candle,
     TickerStats,
@@ -32,6 +50,8 @@ from trading.exchange.sandbox.stats import (
     bucket_candles,
     ticker_stats,
 )
+
+ZERO = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +98,7 @@ class ReplayMarket:
         self._cache: dict[tuple[str, Symbol], object] = {}
         self._published: dict[Symbol, Book] = {}
         self._cs = dict.fromkeys(self.symbols, 0)
+        self._taken: dict[tuple[Symbol, Side], dict[Decimal, Decimal]] = {}
         self.advance(steps)
         for symbol in self.symbols:
             book = self.book(symbol)
@@ -129,6 +150,7 @@ class ReplayMarket:
                     closed.append((symbol, series.bar(nxt)))
         if closed:
             self._cache.clear()
+            self._taken.clear()
         return closed
 
     # --- lookups ----------------------------------------------------------------------------
@@ -180,6 +202,34 @@ class ReplayMarket:
         return synthetic_book(
             rules=self.rules(symbol), bar=bar, shape=self.shape, ts_ms=self.now_ms, top=top
         )
+
+    def taker_levels(
+        self, symbol: Symbol, side: Side, *, band: Decimal | None = None
+    ) -> list[Level]:
+        """Levels an order on ``side`` can take now, best first, as ``(price, amount)``.
+
+        Asks for a buy, bids for a sell, each less what was taken in this step (levels with
+        nothing left are dropped); ``band`` (e.g. ``0.05``) keeps only prices within that
+        fraction of the best available one. ``[]`` before the symbol's first bar.
+        """
+        book = self.book(symbol)
+        if book is None:
+            return []
+        taken = self._taken.get((symbol, side), {})
+        levels = book.asks if side is Side.BUY else book.bids
+        out = [(p, a - taken.get(p, ZERO)) for p, a in levels if a > taken.get(p, ZERO)]
+        if band is None or not out:
+            return out
+        best = out[0][0]
+        if side is Side.BUY:
+            return [level for level in out if level[0] <= best * (1 + band)]
+        return [level for level in out if level[0] >= best * (1 - band)]
+
+    def record_taken(self, symbol: Symbol, side: Side, fills: Iterable[Level]) -> None:
+        """Remember ``(price, quantity)`` taken from ``symbol``'s book by orders on ``side``."""
+        taken = self._taken.setdefault((symbol, side), {})
+        for price, quantity in fills:
+            taken[price] = taken.get(price, ZERO) + quantity
 
     def published_book(self, symbol: Symbol) -> tuple[Book, int] | None:
         """The book :meth:`book_updates` last reported for ``symbol`` and its ``CS``."""

@@ -103,9 +103,11 @@ class UserTrade:
 
 @dataclass(frozen=True, slots=True)
 class SubmitOutcome:
-    """An accepted ``order`` (and its frames) or a venue ``reject_code`` with ``detail``."""
+    """An accepted ``order`` (its frames, and the ``trades`` it made on submit) or a venue
+    ``reject_code`` with ``detail``."""
 
     order: OrderRecord | None
     reject_code: str | None = None
     detail: str = ""
     frames: tuple[Frame, ...] = ()
+    trades: tuple[UserTrade, ...] = ()

@@ -37,8 +37,11 @@ ccxt's ``newClientOrderId`` is ignored as BTCTurk most likely does). Decimals mu
 answer 400 with BTCTurk's code (:func:`trading.exchange.sandbox.wire.venue_reject`): 1123 min
 total, 1126/1127 price/quantity scale, 1226/1227 band, 1122 balance, 1134 method; a client id
 already used by an accepted order of the key is ``FAILED_ORDER_PARAMETER`` (the venue refuses
-duplicates; BTCTurk's behaviour is UNVERIFIED). Accepted orders rest until bars close (even a
-market order fills at the next bar's open), see :mod:`trading.domain.venue`.
+duplicates; BTCTurk's behaviour is UNVERIFIED). An accepted order fills at once as a taker
+against the current book, walking its levels (a limit order up to its limit price, a market
+order up to 5 % from the best price); a limit order's remainder rests and fills as later bars
+trade through it, a market order's remainder is canceled (see
+:mod:`trading.exchange.sandbox.accounts`).
 """
 
 from __future__ import annotations

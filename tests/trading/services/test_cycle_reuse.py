@@ -15,6 +15,7 @@ from replay.domain.dataset import load_dataset
 from trading.domain.gate import LIVE_TRADING_ACK_PHRASE
 from trading.domain.reports import Ticker
 from trading.domain.symbols import Symbol
+from trading.exchange import ratelimit
 from trading.exchange.btcturk.client import (
     BtcturkClient,
     btcturk_client_shared,
@@ -22,6 +23,7 @@ from trading.exchange.btcturk.client import (
 )
 from trading.exchange.btcturk.transport import BtcturkTransport
 from trading.exchange.errors import RetryableError
+from trading.exchange.ratelimit import InProcessRateLimiter
 from trading.exchange.sandbox import SandboxServer, start_sandbox
 from trading.services.accounts import account_create
 from trading.services.control import control_arm, kill_switch_release
@@ -53,7 +55,11 @@ def _settings(sandbox: SandboxServer) -> dict[str, object]:
 
 
 @pytest.fixture
-def sandbox(operator) -> Iterator[SandboxServer]:
+def sandbox(operator, monkeypatch) -> Iterator[SandboxServer]:
+    # A rate budget of its own (the real limits), so these cycles never spend the one the
+    # other sandbox tests share through Redis or this process.
+    limiter = InProcessRateLimiter()
+    monkeypatch.setattr(ratelimit, "rate_limiter_from_settings", lambda **_: limiter)
     server = start_sandbox(load_dataset(SAMPLE), balances={"TRY": Decimal(100_000)}, **SANDBOX)
     reconciled_accounts_forget()
     btcturk_clients_close()
@@ -206,7 +212,7 @@ def test_changed_settings_get_their_own_client_and_closing_makes_a_new_one(sandb
 
 def test_each_equity_snapshot_carries_the_running_peak_and_its_drawdown(sandbox) -> None:
     _account("paper", "paper")
-    for _ in range(30):
+    for _ in range(20):
         sandbox.advance(1)
         assert cycle_run(account_name="paper", actor=ACTOR).status == "completed"
 

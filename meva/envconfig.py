@@ -79,6 +79,22 @@ class StrictEnv:
             raise ImproperlyConfigured(f"{name}={value!r} must be >= {minimum}")
         return number
 
+    def decimals(
+        self, name: str, default: str, *, minimum: Decimal = Decimal(0), maximum: Decimal
+    ) -> list[Decimal]:
+        """A comma-separated list of decimal numbers, each in ``[minimum, maximum]``."""
+        items = [item.strip() for item in self.str(name, default).split(",") if item.strip()]
+        numbers = []
+        for item in items:
+            try:
+                number = Decimal(item)
+            except InvalidOperation:
+                raise ImproperlyConfigured(f"{name}: {item!r} is not a decimal number") from None
+            if not number.is_finite() or not minimum <= number <= maximum:
+                raise ImproperlyConfigured(f"{name}: {item!r} must be in [{minimum}, {maximum}]")
+            numbers.append(number)
+        return numbers
+
     def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
         value = self.str(name, default)
         if value not in choices:

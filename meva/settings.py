@@ -164,6 +164,8 @@ TRADING_CLOCK = env.choice("TRADING_CLOCK", "wall", ("wall", "exchange"))
 # account in OBSERVE_ONLY; a ledger balance further than this from the exchange's (in units of
 # the asset) raises a drift alert and switches the account to REDUCE_RISK_ONLY.
 RECONCILE_MAX_PROBES = env.int("RECONCILE_MAX_PROBES", 5, minimum=1)
+# Seconds between the in-cycle re-probes of an order whose submit answer was lost.
+RECONCILE_PROBE_DELAYS_S = env.decimals("RECONCILE_PROBE_DELAYS_S", "1,2,4", maximum=Decimal(30))
 BALANCE_DRIFT_TOLERANCE = env.decimal("BALANCE_DRIFT_TOLERANCE", "0.00000001")
 TRADING_SYMBOLS = env.csv("TRADING_SYMBOLS", "BTC_TRY,ETH_TRY,USDT_TRY,AVAX_TRY")
 for _symbol in TRADING_SYMBOLS:

@@ -44,7 +44,7 @@ from trading.services.cycle_record import cycle_record
 from trading.services.cycle_snapshot import cycle_snapshot
 from trading.services.execution import plan_execute
 from trading.services.execution_records import ExecutionGuardDb, OrderRecorderDb
-from trading.services.reconcile import startup_reconcile
+from trading.services.reconcile import startup_reconcile, unresolved_orders_probe
 
 logger = logging.getLogger(__name__)
 
@@ -135,11 +135,34 @@ def _cycle_locked(
             timings=timings,
             actor=actor,
         )
+        _unresolved_probe(account, cycle, ports, lease, timings, actor)
     except Exception as exc:
         logger.exception("cycle failed", extra={"account": account.name, "cycle_id": cycle.pk})
         _cycle_failed(cycle, exc, timings, actor)
     cycle.refresh_from_db()
     return cycle
+
+
+def _unresolved_probe(
+    account: Account, cycle: Cycle, ports: AccountPorts, lease, timings: dict, actor: str
+) -> None:
+    """Re-probe this cycle's lost answers a few seconds apart while the lock is ours
+    (:func:`unresolved_orders_probe`); the time it took is the ``probe`` timing."""
+    started = time.perf_counter()
+
+    def owned() -> bool:
+        return bool(lease.extend())
+
+    try:
+        probes = unresolved_orders_probe(
+            account=account, port=ports.orders, actor=actor, owned=owned
+        )
+    except Exception:  # the periodic reconciliation probes again; the cycle is recorded
+        logger.exception("re-probing unresolved orders failed", extra={"account": account.name})
+        probes = -1
+    if probes:
+        timings["probe"] = _ms_since(started)
+        Cycle.objects.filter(pk=cycle.pk).update(timings_ms=timings)
 
 
 def _interrupted_cycles_fail(account: Account) -> None:

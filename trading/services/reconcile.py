@@ -23,7 +23,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -181,6 +182,39 @@ def orders_sync(
             continue
         _apply(account, row, report, filled.get(row.client_order_id, Decimal(0)), actor, result)
     return result
+
+
+def unresolved_orders_probe(
+    *,
+    account: Account,
+    port: ExchangeClient,
+    actor: str,
+    owned: Callable[[], bool],
+    delays_s: Sequence[Decimal | float] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
+    """In-flight resolution: re-probe ``account``'s orders whose submit answer was lost
+    (``UNKNOWN``/``SUBMITTED`` without an exchange id), ``delays_s`` seconds apart (default
+    ``RECONCILE_PROBE_DELAYS_S``), by client order id through :func:`orders_sync`. Stops when
+    none is left, when every one left has reached ``RECONCILE_MAX_PROBES`` (escalated), or when
+    ``owned()`` says the account's lock is no longer ours. Returns the probes made."""
+    delays = settings.RECONCILE_PROBE_DELAYS_S if delays_s is None else delays_s
+    probes = 0
+    for delay in delays:
+        pending = Order.objects.filter(
+            account=account.name,
+            status__in=(OrderStatus.UNKNOWN.value, OrderStatus.SUBMITTED.value),
+            exchange_order_id="",
+            probe_count__lt=settings.RECONCILE_MAX_PROBES,
+        )
+        if not pending.exists():
+            break
+        sleep(float(delay))
+        if not owned():
+            break
+        orders_sync(account=account, port=port, open_orders=port.open_orders(), actor=actor)
+        probes += 1
+    return probes
 
 
 def _foreign(account: Account, report: OrderReport, actor: str, result: SyncResult) -> None:

@@ -5,9 +5,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 ADDR ?= 127.0.0.1:8000
+CHROMIUM := /usr/bin/chromium
 
 .DEFAULT_GOAL := run
-.PHONY: run test lint admin bench bench-exchange sandbox paper clean distclean
+.PHONY: run test lint admin bench bench-exchange sandbox paper browser clean distclean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +32,18 @@ run: $(VENV)/.installed
 	@echo "  make admin      # creates/updates superuser 'admin' (password: ADMIN_PASSWORD or a printed one)"
 	@echo "  then open http://$(ADDR)/admin/"
 
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev $(CHROMIUM)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The browser tests (tests/browser) drive Debian's chromium through playwright (from PyPI,
+# in requirements-dev.txt); no browser is downloaded. Installs the package when it is missing
+# (needs root or sudo and Debian's package archive).
+browser: $(CHROMIUM)
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || { echo "error: $(CHROMIUM) is missing: install Debian's chromium package" >&2; exit 1; }
+	$(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -q chromium || { \
+		$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -q && \
+		$(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -q chromium; }
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .

@@ -104,6 +104,9 @@ TRADING_DAY_TIME_ZONE = "Europe/Istanbul"
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# Project-wide static files: vendored front-end libraries from the npm registry (README "Static
+# files"), never a CDN.
+STATICFILES_DIRS = [BASE_DIR / "meva" / "static"]
 
 # Reports API (/api/v1/, README "API"): token (``Authorization: Token ...``, the first scheme,
 # so a missing credential is a 401) or session; staff only unless a view says otherwise.

@@ -11,3 +11,9 @@ from __future__ import annotations
 from trading.admin import accounts, audit, control, records
 
 __all__ = ["accounts", "audit", "control", "records"]
+
+from django.contrib import admin  # noqa: E402
+
+admin.site.site_header = "Meva console"
+admin.site.site_title = "Meva"
+admin.site.index_title = "Control panel"

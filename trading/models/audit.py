@@ -77,7 +77,12 @@ class Alert(models.Model):
     ``FOREIGN_ORDER``, ``RECONCILE_FAILED``, ``CYCLE_FAILED`` ...); ``key`` tells instances of a
     kind apart (a client order id, an asset); while an alert with the same account, kind and
     key is open (not acknowledged) a repeat only bumps ``count`` and ``last_seen``.
-    ``acknowledged_*`` record who closed it and when.
+    ``acknowledged_*`` record who closed it and when. ``delivery_*`` record the webhook
+    delivery (:mod:`trading.services.alert_delivery`): ``delivery_status`` ``""`` (none
+    configured or not yet), ``queued``, ``sent``, ``failed`` or ``disabled`` (kind switched
+    off); ``delivery_attempts`` HTTP attempts so far; ``delivered_at`` the last success (UTC);
+    ``delivered_severity`` the severity last delivered (a rise is delivered again);
+    ``delivery_error`` the last failure, secrets removed.
     """
 
     kind = models.CharField(max_length=48)
@@ -92,6 +97,11 @@ class Alert(models.Model):
     acknowledged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    delivery_status = models.CharField(max_length=16, blank=True)
+    delivery_attempts = models.PositiveIntegerField(default=0)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    delivered_severity = models.CharField(max_length=8, blank=True)
+    delivery_error = models.CharField(max_length=300, blank=True)
 
     class Meta:
         ordering = ["-last_seen", "-id"]

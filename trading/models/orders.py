@@ -104,7 +104,12 @@ class Cycle(models.Model):
     saw (``{"BTC_TRY": {"mark": "...", "bid": ..., "ask": ..., "age_ms": 0, "bar_ts": ...}}``);
     ``gate`` the safety gate's summary and reasons (live accounts); ``no_trade_reason`` why no
     order was placed (empty if some were), or why the cycle was skipped; ``error`` the failure
-    text of a failed cycle. ``heartbeat_at`` is refreshed while the cycle runs.
+    text of a failed cycle. ``heartbeat_at`` is refreshed while the cycle runs. ``health`` the
+    exchange's health as this cycle saw it, written at its end
+    (:func:`trading.services.cycle_health.cycle_health`): ``clock_offset_ms`` (server - local,
+    ``null`` if never measured), ``last_ok_at`` (ISO UTC of this process's last successful
+    exchange call), ``ws_age_s`` (oldest websocket quote used, ``null`` if none),
+    ``rate_limit_wait_ms``, ``requests`` and ``errors`` (during this cycle).
     """
 
     account = models.CharField(max_length=64)
@@ -126,6 +131,7 @@ class Cycle(models.Model):
     gate = models.JSONField(default=dict, blank=True)
     no_trade_reason = models.CharField(max_length=200, blank=True)
     error = models.TextField(blank=True)
+    health = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-id"]

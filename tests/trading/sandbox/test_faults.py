@@ -212,3 +212,42 @@ def test_the_faults_control_route_sets_and_clears_rules(sandbox: SandboxServer) 
         assert http.delete("/sandbox/faults").json() == {"faults": []}
         assert http.get("/api/v2/ticker").status_code == 200
     assert sandbox.faults.fired["http5xx"] == 1
+
+
+def test_parse_faults_reads_trade_dup_without_an_argument() -> None:
+    assert parse_faults("trade_dup=0.3").rules == (FaultRule("trade_dup", 0.3, None),)
+    with pytest.raises(FaultSpecError, match="takes no argument"):
+        parse_faults("trade_dup=0.3:2")
+
+
+def test_trade_dup_repeats_and_reorders_one_user_trades_answer(
+    sandbox: SandboxServer, api: Api
+) -> None:
+    for _ in range(3):  # marketable buys: each takes the book at once (one or more trades)
+        assert api.order(quantity="0.01", price="101000").json()["success"]
+    honest = api.get("/api/v1/users/transactions/trade").json()["data"]
+    ids = [row["id"] for row in honest]
+    assert len(ids) >= 3 and len(set(ids)) == len(ids)
+
+    sandbox.faults.force("trade_dup")
+    faulty = [row["id"] for row in api.get("/api/v1/users/transactions/trade").json()["data"]]
+    assert set(faulty) == set(ids)  # the same trades, nothing invented
+    assert len(faulty) > len(ids)  # some of them twice
+    assert sandbox.faults.fired["trade_dup"] == 1
+    again = [row["id"] for row in api.get("/api/v1/users/transactions/trade").json()["data"]]
+    assert again == ids  # one answer only
+
+
+def test_a_skewed_exchange_clock_moves_server_time_and_the_stamp_window(
+    sandbox: SandboxServer, api: Api
+) -> None:
+    sandbox.exchange.clock_skew_ms = 4_000
+    before = time.time_ns() // 1_000_000
+    server_ms = api.public("/api/v2/server/time").json()["serverTime"]
+    assert 3_900 <= server_ms - before <= 4_000 + 2_000
+    assert api.get("/api/v1/users/balances").status_code == 200  # host stamp 4 s behind: inside
+    sandbox.exchange.clock_skew_ms = -6_000
+    refused = api.get("/api/v1/users/balances")
+    assert refused.status_code == 401  # 6 s: outside BTCTurk's ±5 s window
+    sandbox.exchange.clock_skew_ms = 0
+    assert api.get("/api/v1/users/balances").status_code == 200

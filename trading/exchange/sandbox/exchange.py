@@ -92,7 +92,8 @@ class SandboxExchange:
         )
         self.fees = fees or FeeSchedule()
         self.max_volume_share = max_volume_share
-        self.wall_ms = wall_ms
+        self._wall_ms = wall_ms
+        self.clock_skew_ms = 0
         self._order_ids = itertools.count(FIRST_ORDER_ID)
         self._trade_ids = itertools.count(FIRST_TRADE_ID)
         self._accounts: dict[str, Account] = {}
@@ -104,7 +105,7 @@ class SandboxExchange:
         for spec in accounts:
             self.add_account(spec)
         self.speed = 0.0
-        self._anchor = (wall_ms(), self.market.now_ms)
+        self._anchor = (self._wall_ms(), self.market.now_ms)
         self.set_speed(speed)
 
     # --- accounts ---------------------------------------------------------------------------
@@ -159,19 +160,25 @@ class SandboxExchange:
         """Replay time (close of the last closed bar), epoch ms."""
         return self.market.now_ms
 
+    def wall_ms(self) -> int:
+        """The exchange's own wall clock, epoch ms: ``server/time`` and the ``X-Stamp`` check
+        use it. It runs ``clock_skew_ms`` ahead of (negative: behind) the host's clock, to test
+        clients near BTCTurk's ±5 s stamp window; replay pacing ignores the skew."""
+        return self._wall_ms() + self.clock_skew_ms
+
     def set_speed(self, speed: float) -> None:
         """Replay seconds per wall second (0 = manual); re-anchors the pacing."""
         if speed < 0:
             raise ValueError("speed must be >= 0")
         with self.lock:
             self.speed = float(speed)
-            self._anchor = (self.wall_ms(), self.market.now_ms)
+            self._anchor = (self._wall_ms(), self.market.now_ms)
 
     def advance(self, bars: int = 1) -> int:
         """Close up to ``bars`` more timeline steps now; returns how many closed."""
         with self.lock:
             done = self._step(bars)
-            self._anchor = (self.wall_ms(), self.market.now_ms)
+            self._anchor = (self._wall_ms(), self.market.now_ms)
             return done
 
     def advance_due(self) -> int:
@@ -180,7 +187,7 @@ class SandboxExchange:
             if self.speed <= 0:
                 return 0
             wall, replay = self._anchor
-            target = replay + int((self.wall_ms() - wall) * self.speed)
+            target = replay + int((self._wall_ms() - wall) * self.speed)
             return self._step(self.market.steps_due(target))
 
     def _step(self, steps: int) -> int:

@@ -16,6 +16,8 @@ kind, ARG (default)     effect
                         and then the response waits D (``15``, past a 10 s client timeout),
                         or with ``drop`` the connection is closed without a complete response
 ``ws_drop`` (no ARG)    the server closes a websocket (code 1011) instead of pushing a message
+``trade_dup`` (no ARG)  a user-trades answer (``/api/v1/users/transactions/trade``) repeats
+                        some of its rows and comes out of order (duplicate, out-of-order reports)
 ======================  ====================================================================
 
 DURATION / D: seconds (``2``, ``0.5``, ``2s``) or milliseconds (``250ms``). Example:
@@ -35,7 +37,9 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 
-KINDS = ("latency", "http429", "http5xx", "order_timeout", "ws_drop")
+KINDS = ("latency", "http429", "http5xx", "order_timeout", "ws_drop", "trade_dup")
+# Kinds decided by their own hook, not per HTTP request.
+MESSAGE_KINDS = frozenset({"ws_drop", "trade_dup"})
 HTTP_5XX = frozenset({500, 502, 503, 504})
 DROP = "drop"
 ORDER_PATH = "/api/v1/order"
@@ -45,6 +49,7 @@ _DEFAULTS: dict[str, float | int | str | None] = {
     "http5xx": 503,
     "order_timeout": 15.0,
     "ws_drop": None,
+    "trade_dup": None,
 }
 
 
@@ -150,8 +155,8 @@ def _duration(part: str, text: str) -> float:
 def _arg(part: str, kind: str, text: str) -> float | int | str | None:
     if not text:
         return _DEFAULTS[kind]
-    if kind == "ws_drop":
-        raise FaultSpecError(part, "ws_drop takes no argument")
+    if kind in MESSAGE_KINDS:
+        raise FaultSpecError(part, f"{kind} takes no argument")
     if kind == "latency":
         return _duration(part, text)
     if kind == "http429":
@@ -181,7 +186,7 @@ class _Forced:
 def _eligible(kind: str, method: str, path: str) -> bool:
     if kind == "order_timeout":
         return method == "POST" and path.rstrip("/") == ORDER_PATH
-    return kind != "ws_drop"
+    return kind not in MESSAGE_KINDS
 
 
 @dataclass(slots=True)
@@ -301,15 +306,29 @@ class FaultInjector:
 
     def ws_drop(self) -> bool:
         """Whether the server drops the websocket instead of pushing the next message."""
+        return self._message_fault("ws_drop")
+
+    def trade_dup(self, rows: list) -> list:
+        """``rows`` (one user-trades answer), or when ``trade_dup`` fires a seeded shuffle of
+        them with about a third of them repeated (at least one): what a client must dedupe."""
+        if not rows or not self._message_fault("trade_dup"):
+            return rows
+        with self._lock:
+            repeated = [row for row in rows if self._rng.random() < 1 / 3] or [rows[0]]
+            out = rows + repeated
+            self._rng.shuffle(out)
+        return out
+
+    def _message_fault(self, kind: str) -> bool:
         with self._lock:
             for forced in self._forced:
-                if forced.kind == "ws_drop":
+                if forced.kind == kind:
                     forced.remaining -= 1
                     self._forced = [f for f in self._forced if f.remaining > 0]
-                    self.fired["ws_drop"] += 1
+                    self.fired[kind] += 1
                     return True
-            rule = self._rules.get("ws_drop")
+            rule = self._rules.get(kind)
             if rule is not None and rule.rate > 0 and self._rng.random() < rule.rate:
-                self.fired["ws_drop"] += 1
+                self.fired[kind] += 1
                 return True
         return False

@@ -252,6 +252,7 @@ async def user_trades(request: Request, account: Account) -> JSONResponse:
             order_id=order_id,
         )
         rows = [wire.user_trade_row(t) for t in trades]
+    rows = request.app.state.faults.trade_dup(rows)
     return JSONResponse(wire.envelope(rows, "SUCCESS"))
 
 

@@ -1,9 +1,24 @@
-"""Admin for datasets and backtest runs: read-mostly (results are written by services)."""
+"""Admin for datasets and backtest runs: read-mostly (results are written by services).
+
+The run page (``BacktestRunAdmin.change_view``) shows the run's metrics at display precision,
+its equity and drawdown charts (Chart.js, axes in UTC dates and the quote currency), links to
+its trades, fills and cycles (``?run__id__exact=<id>``), and its progress while it runs (a small
+polling script). ``get_urls`` adds the start form, the comparison page and the progress JSON
+(:mod:`replay.console`). Numbers are shown at meaningful precision (``meva_numbers``), never
+with the stored 12 decimal places.
+"""
 
 from __future__ import annotations
 
-from django.contrib import admin
+import json
+from datetime import datetime
 
+from django.contrib import admin
+from django.http import HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from replay import console
 from replay.models import (
     BacktestCycle,
     BacktestFill,
@@ -11,8 +26,41 @@ from replay.models import (
     BacktestTrade,
     Dataset,
     DatasetSeries,
+    RunStatus,
 )
-from replay.selectors import backtest_equity_chart
+from replay.selectors import backtest_metrics, backtest_quote, backtest_title
+from trading.templatetags.meva_numbers import DASH, format_money, format_qty
+
+RECENT_RUNS_IN_FILTER = 20
+
+
+def _when(moment: datetime | None) -> str:
+    """``2024-01-03 12:05`` (UTC), or a dash."""
+    return DASH if moment is None else f"{moment:%Y-%m-%d %H:%M}"
+
+
+def _signed_html(value, places: int = 2, unit: str = ""):
+    """A number colored by its sign (green gains, red losses), ``+`` on gains."""
+    if value is None:
+        return DASH
+    text = format_money(value, places) + (f" {unit}" if unit else "")
+    if value > 0:
+        return format_html('<span class="bt-pos" style="color:#1a7f37">+{}</span>', text)
+    if value < 0:
+        return format_html('<span class="bt-neg" style="color:#cf222e">{}</span>', text)
+    return text
+
+
+def _interval(ms: int) -> str:
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        if ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms} ms"
+
+
+def _run_link(run: BacktestRun):
+    url = reverse("admin:replay_backtestrun_change", args=[run.pk])
+    return format_html('<a href="{}">#{}</a>', url, run.pk)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -42,13 +90,13 @@ class DatasetAdmin(ReadOnlyAdmin):
         "name",
         "symbol_list",
         "quote_asset",
-        "interval_ms",
-        "first_ts",
-        "last_ts",
-        "bar_count",
+        "interval",
+        "first",
+        "last",
+        "bars",
         "gap_total",
         "rules_source",
-        "imported_at",
+        "imported",
     )
     search_fields = ("name",)
     inlines = (DatasetSeriesInline,)
@@ -60,6 +108,26 @@ class DatasetAdmin(ReadOnlyAdmin):
     def symbol_list(self, obj: Dataset) -> str:
         return ", ".join(s.symbol for s in obj.series.all())
 
+    @admin.display(description="interval", ordering="interval_ms")
+    def interval(self, obj: Dataset) -> str:
+        return _interval(obj.interval_ms)
+
+    @admin.display(description="first bar (UTC)", ordering="first_ts")
+    def first(self, obj: Dataset) -> str:
+        return _when(obj.first_ts)
+
+    @admin.display(description="last bar (UTC)", ordering="last_ts")
+    def last(self, obj: Dataset) -> str:
+        return _when(obj.last_ts)
+
+    @admin.display(description="bars", ordering="bar_count")
+    def bars(self, obj: Dataset) -> str:
+        return f"{obj.bar_count:,}"
+
+    @admin.display(description="imported (UTC)", ordering="imported_at")
+    def imported(self, obj: Dataset) -> str:
+        return _when(obj.imported_at)
+
     @admin.display(description="gaps (missing bars)")
     def gap_total(self, obj: Dataset) -> str:
         series = list(obj.series.all())
@@ -69,135 +137,313 @@ class DatasetAdmin(ReadOnlyAdmin):
 @admin.register(BacktestRun)
 class BacktestRunAdmin(ReadOnlyAdmin):
     change_form_template = "admin/replay/backtestrun/change_form.html"
+    change_list_template = "admin/replay/backtestrun/change_list.html"
     list_display = (
-        "id",
+        "run_id",
         "dataset",
         "strategy",
-        "status",
-        "cycles",
-        "trades",
-        "return_pct",
-        "max_drawdown_pct",
-        "sharpe",
-        "cycles_per_s",
-        "created_at",
+        "status_progress",
+        "cycles_count",
+        "trades_count",
+        "return_text",
+        "drawdown_text",
+        "sharpe_text",
+        "speed",
+        "created",
     )
+    list_display_links = ("run_id",)
     list_filter = ("status", "strategy", "dataset")
+    list_select_related = ("dataset",)
+    actions = ("compare_runs",)
     readonly_fields = [f.name for f in BacktestRun._meta.fields]
-    fieldsets = (
-        (
-            "Run",
-            {
-                "fields": (
-                    "dataset",
-                    "dataset_fingerprint",
-                    "strategy",
-                    "params",
-                    "risk_limits",
-                    "fill_model",
-                    "fee_maker_bps",
-                    "fee_taker_bps",
-                    "initial_cash",
-                    "start",
-                    "end",
-                )
-            },
-        ),
-        (
-            "Lifecycle",
-            {
-                "fields": (
-                    "status",
-                    "error",
-                    "created_at",
-                    "started_at",
-                    "finished_at",
-                    "elapsed_s",
-                    "persist_s",
-                )
-            },
-        ),
-        (
-            "Metrics",
-            {
-                "fields": (
-                    "cycles",
-                    "symbols",
-                    "bars",
-                    "trades",
-                    "fills",
-                    "fees",
-                    "final_equity",
-                    "return_pct",
-                    "max_drawdown_pct",
-                    "sharpe",
-                    "win_rate",
-                    "cycles_per_s",
-                    "fingerprint",
-                    "summary",
-                )
-            },
-        ),
-    )
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path(
+                "start/",
+                view(lambda request: console.start_view(self, request)),
+                name="replay_backtestrun_start",
+            ),
+            path(
+                "compare/",
+                view(lambda request: console.compare_view(self, request)),
+                name="replay_backtestrun_compare",
+            ),
+            path(
+                "<path:object_id>/progress/",
+                view(lambda request, object_id: console.progress_view(self, request, object_id)),
+                name="replay_backtestrun_progress",
+            ),
+            *super().get_urls(),
+        ]
+
+    @admin.action(description="Compare selected runs")
+    def compare_runs(self, request, queryset):
+        ids = ",".join(str(pk) for pk in sorted(queryset.values_list("pk", flat=True)))
+        return HttpResponseRedirect(f"{reverse('admin:replay_backtestrun_compare')}?ids={ids}")
+
+    def changelist_view(self, request, extra_context=None):
+        extra = dict(extra_context or {})
+        extra["can_start"] = request.user.has_perm(console.START_PERMISSION)
+        return super().changelist_view(request, extra_context=extra)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         run = self.get_object(request, object_id)
         extra = dict(extra_context or {})
         if run is not None:
-            extra["equity_chart"] = backtest_equity_chart(run=run)
+            extra.update(self._run_context(run))
         return super().change_view(request, object_id, form_url, extra_context=extra)
+
+    def _run_context(self, run: BacktestRun) -> dict[str, object]:
+        filter_query = f"?run__id__exact={run.pk}"
+        links = [
+            (label, reverse(f"admin:replay_{model}_changelist") + filter_query, rows.count())
+            for label, model, rows in (
+                ("Trades", "backtesttrade", run.trade_rows),
+                ("Fills", "backtestfill", run.fill_rows),
+                ("Cycles", "backtestcycle", run.cycle_rows),
+            )
+        ]
+        return {
+            "title": backtest_title(run),
+            "subtitle": None,
+            "run": run,
+            "quote": backtest_quote(run),
+            "metrics": backtest_metrics(run),
+            "run_links": links,
+            "chart": console.run_chart_data(run),
+            "inputs": self._inputs(run),
+            "running": run.status not in console.TERMINAL,
+            "progress_url": reverse("admin:replay_backtestrun_progress", args=[run.pk]),
+        }
+
+    def _inputs(self, run: BacktestRun) -> list[tuple[str, object]]:
+        dataset_url = reverse("admin:replay_dataset_change", args=[run.dataset_id])
+        return [
+            ("Dataset", format_html('<a href="{}">{}</a>', dataset_url, run.dataset.name)),
+            ("Dataset fingerprint", run.dataset_fingerprint),
+            ("Strategy", run.strategy),
+            ("Parameters", json.dumps(run.params, sort_keys=True)),
+            ("Risk limits", json.dumps(run.risk_limits, sort_keys=True)),
+            ("Fill model", run.fill_model),
+            (
+                "Fees maker / taker",
+                f"{format_money(run.fee_maker_bps, 1)} / {format_money(run.fee_taker_bps, 1)} bps",
+            ),
+            ("Initial cash", f"{format_money(run.initial_cash)} {backtest_quote(run)}"),
+            ("Window (UTC)", f"{_when(run.start)} → {_when(run.end)}"),
+            ("Symbols", ", ".join(run.symbols) or DASH),
+            ("Created (UTC)", _when(run.created_at)),
+            ("Started (UTC)", _when(run.started_at)),
+            ("Finished (UTC)", _when(run.finished_at)),
+            ("Result fingerprint", run.fingerprint or DASH),
+        ]
+
+    @admin.display(description="run", ordering="id")
+    def run_id(self, obj: BacktestRun) -> str:
+        return f"#{obj.pk}"
+
+    @admin.display(description="status", ordering="status")
+    def status_progress(self, obj: BacktestRun) -> str:
+        if obj.status == RunStatus.RUNNING:
+            return f"running {obj.progress_pct} %"
+        return obj.status
+
+    @admin.display(description="cycles", ordering="cycles")
+    def cycles_count(self, obj: BacktestRun) -> str:
+        return f"{obj.cycles:,}"
+
+    @admin.display(description="trades", ordering="trades")
+    def trades_count(self, obj: BacktestRun) -> str:
+        return f"{obj.trades:,}"
+
+    @admin.display(description="return", ordering="return_pct")
+    def return_text(self, obj: BacktestRun):
+        return _signed_html(obj.return_pct, 2, "%")
+
+    @admin.display(description="max drawdown", ordering="max_drawdown_pct")
+    def drawdown_text(self, obj: BacktestRun) -> str:
+        value = obj.max_drawdown_pct
+        return DASH if value is None else f"{format_money(value)} %"
+
+    @admin.display(description="sharpe", ordering="sharpe")
+    def sharpe_text(self, obj: BacktestRun) -> str:
+        return format_money(obj.sharpe, 2)
+
+    @admin.display(description="cycles/s", ordering="cycles_per_s")
+    def speed(self, obj: BacktestRun) -> str:
+        return format_money(obj.cycles_per_s, 0)
+
+    @admin.display(description="created (UTC)", ordering="created_at")
+    def created(self, obj: BacktestRun) -> str:
+        return _when(obj.created_at)
+
+
+class RunFilter(admin.SimpleListFilter):
+    """The run rows belong to: the newest runs, and the one selected (``run__id__exact``)."""
+
+    title = "backtest run"
+    parameter_name = "run__id__exact"
+
+    def lookups(self, request, model_admin):
+        runs = list(BacktestRun.objects.select_related("dataset")[:RECENT_RUNS_IN_FILTER])
+        selected = self.value()
+        if selected and selected.isdigit() and all(r.pk != int(selected) for r in runs):
+            runs += list(BacktestRun.objects.select_related("dataset").filter(pk=int(selected)))
+        return [(str(r.pk), backtest_title(r)) for r in runs]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value and value.isdigit():
+            return queryset.filter(run_id=int(value))
+        return queryset
+
+
+class RunRowsAdmin(ReadOnlyAdmin):
+    """Trades, fills and cycles: filterable by run; the page title names the run."""
+
+    rows_label = "rows"
+    list_select_related = ("run",)
+
+    def changelist_view(self, request, extra_context=None):
+        extra = dict(extra_context or {})
+        value = request.GET.get(RunFilter.parameter_name, "")
+        if value.isdigit():
+            run = BacktestRun.objects.select_related("dataset").filter(pk=int(value)).first()
+            if run is not None:
+                extra["title"] = f"{self.rows_label} of {backtest_title(run)}"
+        return super().changelist_view(request, extra_context=extra)
+
+    @admin.display(description="run", ordering="run_id")
+    def run_link(self, obj):
+        return _run_link(obj.run)
 
 
 @admin.register(BacktestFill)
-class BacktestFillAdmin(ReadOnlyAdmin):
+class BacktestFillAdmin(RunRowsAdmin):
+    rows_label = "Fills"
     list_display = (
-        "run",
-        "ts",
+        "run_link",
+        "time",
         "symbol",
         "side",
-        "price",
-        "quantity",
-        "fee",
+        "price_text",
+        "quantity_text",
+        "fee_text",
         "liquidity",
         "trade_id",
     )
-    list_filter = ("side", "liquidity", "symbol")
+    list_filter = (RunFilter, "side", "liquidity", "symbol")
     search_fields = ("client_order_id", "trade_id")
-    list_select_related = ("run",)
+    fields = (*list_display, "client_order_id")
+    readonly_fields = fields
+
+    @admin.display(description="time (UTC)", ordering="ts")
+    def time(self, obj: BacktestFill) -> str:
+        return _when(obj.ts)
+
+    @admin.display(description="price", ordering="price")
+    def price_text(self, obj: BacktestFill) -> str:
+        return format_qty(obj.price)
+
+    @admin.display(description="quantity", ordering="quantity")
+    def quantity_text(self, obj: BacktestFill) -> str:
+        return format_qty(obj.quantity)
+
+    @admin.display(description="fee", ordering="fee")
+    def fee_text(self, obj: BacktestFill) -> str:
+        return f"{format_qty(obj.fee)} {obj.fee_asset}"
 
 
 @admin.register(BacktestTrade)
-class BacktestTradeAdmin(ReadOnlyAdmin):
+class BacktestTradeAdmin(RunRowsAdmin):
+    rows_label = "Trades"
     list_display = (
-        "run",
+        "run_link",
         "symbol",
-        "opened_at",
-        "closed_at",
-        "quantity",
-        "entry_price",
-        "exit_price",
-        "pnl",
-        "fees",
+        "opened",
+        "closed",
+        "quantity_text",
+        "entry",
+        "exit",
+        "pnl_text",
+        "fees_text",
     )
-    list_filter = ("symbol",)
-    list_select_related = ("run",)
+    list_filter = (RunFilter, "symbol")
+    fields = list_display
+    readonly_fields = fields
+
+    @admin.display(description="opened (UTC)", ordering="opened_at")
+    def opened(self, obj: BacktestTrade) -> str:
+        return _when(obj.opened_at)
+
+    @admin.display(description="closed (UTC)", ordering="closed_at")
+    def closed(self, obj: BacktestTrade) -> str:
+        return _when(obj.closed_at)
+
+    @admin.display(description="quantity", ordering="quantity")
+    def quantity_text(self, obj: BacktestTrade) -> str:
+        return format_qty(obj.quantity)
+
+    @admin.display(description="entry price", ordering="entry_price")
+    def entry(self, obj: BacktestTrade) -> str:
+        return format_qty(obj.entry_price)
+
+    @admin.display(description="exit price", ordering="exit_price")
+    def exit(self, obj: BacktestTrade) -> str:
+        return format_qty(obj.exit_price)
+
+    @admin.display(description="PnL (after fees)", ordering="pnl")
+    def pnl_text(self, obj: BacktestTrade):
+        return _signed_html(obj.pnl)
+
+    @admin.display(description="fees", ordering="fees")
+    def fees_text(self, obj: BacktestTrade) -> str:
+        return format_money(obj.fees)
 
 
 @admin.register(BacktestCycle)
-class BacktestCycleAdmin(ReadOnlyAdmin):
+class BacktestCycleAdmin(RunRowsAdmin):
+    rows_label = "Cycles"
     list_display = (
-        "run",
+        "run_link",
         "seq",
-        "ts",
+        "time",
         "mode",
-        "equity",
-        "drawdown_pct",
+        "equity_text",
+        "drawdown_text",
         "fills",
         "intent_count",
         "denial_count",
     )
-    list_filter = ("mode",)
-    list_select_related = ("run",)
+    list_filter = (RunFilter, "mode")
+    fields = (
+        *list_display,
+        "cash_text",
+        "mode_reasons",
+        "universe",
+        "intents",
+        "orders",
+        "denials",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="time (UTC)", ordering="ts")
+    def time(self, obj: BacktestCycle) -> str:
+        return _when(obj.ts)
+
+    @admin.display(description="equity", ordering="equity")
+    def equity_text(self, obj: BacktestCycle) -> str:
+        return format_money(obj.equity)
+
+    @admin.display(description="cash")
+    def cash_text(self, obj: BacktestCycle) -> str:
+        return format_money(obj.cash)
+
+    @admin.display(description="drawdown", ordering="drawdown_pct")
+    def drawdown_text(self, obj: BacktestCycle) -> str:
+        return f"{format_money(obj.drawdown_pct)} %"
 
     @admin.display(description="intents")
     def intent_count(self, obj: BacktestCycle) -> int:

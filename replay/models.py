@@ -96,6 +96,11 @@ class BacktestRun(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     elapsed_s = models.FloatField(null=True, blank=True, help_text="engine time, seconds")
     persist_s = models.FloatField(null=True, blank=True, help_text="bulk write time, seconds")
+    progress_pct = models.PositiveSmallIntegerField(
+        default=0,
+        help_text="percent of the run's cycles simulated (0-100), written about every 1 % "
+        "while it runs; 100 while results are stored",
+    )
 
     cycles = models.PositiveIntegerField(default=0)
     symbols = models.JSONField(default=list)

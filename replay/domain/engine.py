@@ -171,7 +171,7 @@ def run_backtest(
     execute: Execute,
     port: PortFactory,
     progress: ProgressFn | None = None,
-    progress_every: int = 2000,
+    progress_every: int | None = None,
 ) -> BacktestResult:
     """Run ``config.strategy`` over ``dataset``; raises :class:`BacktestError` on no cycles.
 
@@ -179,7 +179,8 @@ def run_backtest(
     port over the run's venue, called as ``port(venue, clock=...)`` (e.g.
     ``trading.exchange.simulated.SimulatedExchange``): the same execution paper and live
     cycles use, injected because domain code cannot import services or adapters.
-    ``progress(done, total)`` is called every ``progress_every`` cycles.
+    ``progress(done, total)`` is called every ``progress_every`` cycles (``None``: every 1 % of
+    the run's cycles, at most 101 calls) and once more at the end with ``done == total``.
     """
     started = time.perf_counter()
     # The loop allocates many small objects that stay alive (one record per cycle); the cyclic
@@ -196,9 +197,11 @@ def run_backtest(
 
 
 def _run_loop(
-    run: _Run, progress: ProgressFn | None, progress_every: int, started: float
+    run: _Run, progress: ProgressFn | None, progress_every: int | None, started: float
 ) -> BacktestResult:
     total = len(run.times)
+    if progress_every is None:
+        progress_every = max(1, total // 100)
     seq = 0
     next_report = 0
     while seq < total:

@@ -12,10 +12,16 @@ The same run in two steps, for callers that must not wait (the reports API, the 
 ``replay.backtest_run`` once the transaction commits; the task calls :func:`backtest_execute`,
 which takes the row from ``pending`` to ``running`` by compare-and-set, so a task delivered
 twice runs the backtest once.
+
+While a run is ``running`` its ``progress_pct`` (percent of cycles simulated) is written about
+every 1 % of its cycles and at most every :data:`PROGRESS_MIN_INTERVAL_S` seconds (one small
+UPDATE outside the results' transaction), so the console can show it; 100 while the results are
+stored.
 """
 
 from __future__ import annotations
 
+import time
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -45,6 +51,7 @@ from trading.services.execution import plan_execute
 from trading.services.risk import risk_limits_from_settings
 
 BATCH = 2000
+PROGRESS_MIN_INTERVAL_S = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,13 +156,57 @@ def backtest_execute(
         )
         dataset = dataset_load(run.dataset)
         result = run_backtest(
-            dataset, config, execute=plan_execute, port=SimulatedExchange, progress=progress
+            dataset,
+            config,
+            execute=plan_execute,
+            port=SimulatedExchange,
+            progress=ProgressRecorder(run.pk, forward=progress),
         )
         _store(run, result)
     except BaseException as exc:
         _mark_failed(run, exc)
         raise
     return run
+
+
+class ProgressRecorder:
+    """The engine's ``progress(done, total)`` callback that stores ``progress_pct`` on the run.
+
+    Writes only when the whole percent grew and at least ``min_interval_s`` seconds (of
+    ``clock``, ``time.monotonic`` by default) passed since the last write, or when the run's
+    last cycle is done; so at most 101 writes, and at most ``1 / min_interval_s`` per second.
+    ``forward`` (optional) is called with every report, e.g. a terminal progress bar.
+    """
+
+    def __init__(
+        self,
+        run_id: int,
+        *,
+        forward: ProgressFn | None = None,
+        min_interval_s: float = PROGRESS_MIN_INTERVAL_S,
+        clock=time.monotonic,
+    ) -> None:
+        self.run_id = run_id
+        self.forward = forward
+        self.min_interval_s = min_interval_s
+        self.clock = clock
+        self.pct = 0
+        self.written_at: float | None = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.forward is not None:
+            self.forward(done, total)
+        pct = 100 if total <= 0 else min(100, done * 100 // total)
+        if pct <= self.pct:
+            return
+        now = self.clock()
+        recent = self.written_at is not None and now - self.written_at < self.min_interval_s
+        if recent and pct < 100:
+            return
+        BacktestRun.objects.filter(pk=self.run_id, status=RunStatus.RUNNING).update(
+            progress_pct=pct
+        )
+        self.pct, self.written_at = pct, now
 
 
 def _ms(moment: datetime | None) -> int | None:
@@ -199,6 +250,7 @@ def _store(run: BacktestRun, result: BacktestResult) -> None:
 
 def _apply_summary(run: BacktestRun, result: BacktestResult) -> None:
     run.status = RunStatus.COMPLETED
+    run.progress_pct = 100
     run.finished_at = timezone.now()
     run.elapsed_s = result.elapsed_s
     run.cycles = len(result.cycles)

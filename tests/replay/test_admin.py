@@ -1,12 +1,13 @@
 """The admin as an operator sees it: every changelist opens, a backtest run shows its equity
 curve, a dataset lists its symbols and gaps, and result rows cannot be added by hand.
 
-Also the equity-curve selector behind the chart (downsampling and scaling).
+Also the curve selector behind the run page's charts (downsampling, worst drawdown kept).
 """
 
 from __future__ import annotations
 
 import io
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -22,7 +23,7 @@ from ledger.domain.fills import Fill
 from ledger.models import EquitySnapshot
 from ledger.services import fill_record
 from replay.models import BacktestCycle, BacktestRun, Dataset, RunStatus
-from replay.selectors import backtest_equity_chart
+from replay.selectors import backtest_curve
 from trading.domain.orders import Side
 from trading.domain.symbols import Symbol
 from trading.models import (
@@ -215,20 +216,19 @@ def test_the_run_changelist_shows_the_run_and_its_metrics(
     assert reverse("admin:replay_backtestrun_change", args=[run.pk]) in response.content.decode()
 
 
-def test_a_run_page_shows_the_equity_curve_as_an_svg_polyline(
+def test_a_run_page_carries_its_equity_curve_for_the_chart(
     admin_client: Client, run: BacktestRun
 ) -> None:
     response = admin_client.get(admin_url("replay.backtestrun", "change", run.pk))
 
     assert response.status_code == 200
     html = response.content.decode()
-    svg = re.search(r'<svg id="equity-curve".*?</svg>', html, re.S)
-    assert svg is not None
-    points = re.search(r'<polyline[^>]*points="([^"]+)"', svg.group(0))
-    assert points is not None
-    pairs = points.group(1).split()
-    assert len(pairs) == run.cycles == 60
-    assert all(re.fullmatch(r"-?\d+(\.\d+)?,-?\d+(\.\d+)?", p) for p in pairs)
+    assert '<canvas id="equity-chart"' in html
+    data = re.search(r'<script id="run-chart-data" type="application/json">(.*?)</script>', html)
+    assert data is not None
+    chart = json.loads(data.group(1))
+    assert len(chart["x"]) == len(chart["equity"]) == run.cycles == 60
+    assert chart["quote"] == "TRY"
     assert run.fingerprint in html
 
 
@@ -252,7 +252,7 @@ def test_a_run_without_cycles_says_so_instead_of_drawing(
     assert response.status_code == 200
     html = response.content.decode()
     assert "No cycles recorded" in html
-    assert 'id="equity-curve"' not in html
+    assert 'id="equity-chart"' not in html
     assert "RuntimeError: boom" in html
 
 
@@ -291,7 +291,11 @@ def test_a_run_cannot_be_edited_through_its_page(admin_client: Client, run: Back
 # --- the equity-curve selector ----------------------------------------------------------------
 
 
-def run_with_equity(dataset: Dataset, equity: list[str]) -> BacktestRun:
+def run_with_equity(
+    dataset: Dataset, equity: list[str], drawdown: list[str] | None = None
+) -> BacktestRun:
+    """A completed run whose cycles ``STEP`` apart from ``T0`` have these equities and
+    drawdowns (percent; zero when not given)."""
     run = BacktestRun.objects.create(
         dataset=dataset,
         dataset_fingerprint=dataset.fingerprint,
@@ -312,52 +316,53 @@ def run_with_equity(dataset: Dataset, equity: list[str]) -> BacktestRun:
             mode="NORMAL",
             equity=D(e),
             cash=D(e),
-            drawdown_pct=D(0),
+            drawdown_pct=D(drawdown[i] if drawdown else 0),
         )
         for i, e in enumerate(equity)
     )
     return run
 
 
-def test_the_chart_scales_the_highest_equity_to_the_top_and_the_lowest_to_the_bottom(
-    dataset: Dataset,
-) -> None:
-    chart = backtest_equity_chart(
-        run=run_with_equity(dataset, ["100", "150", "50", "100"]), width=300, height=110
-    )
+def test_the_curve_keeps_every_cycle_when_it_fits(dataset: Dataset) -> None:
+    run = run_with_equity(dataset, ["100", "150", "50", "100"], drawdown=["0", "0", "66.6", "33.3"])
 
-    assert chart is not None
-    assert chart.points == "0.0,55.0 100.0,5.0 200.0,105.0 300.0,55.0"
-    assert (chart.low, chart.high, chart.samples) == (D(50), D(150), 4)
-    assert chart.first_ts == "2024-01-01T00:00:00+00:00"
-    assert chart.last_ts == "2024-01-01T00:15:00+00:00"
+    curve = backtest_curve(run=run, max_points=10)
 
-
-def test_a_flat_equity_curve_draws_a_line_not_a_division_by_zero(dataset: Dataset) -> None:
-    chart = backtest_equity_chart(run=run_with_equity(dataset, ["100"] * 5), height=110)
-
-    assert chart is not None
-    assert {p.split(",")[1] for p in chart.points.split()} == {"5.0"}
+    assert [(p.ts_ms - T0) // STEP for p in curve] == [0, 1, 2, 3]
+    assert [p.equity for p in curve] == [D(100), D(150), D(50), D(100)]
+    assert [p.drawdown_pct for p in curve] == [D(0), D(0), D("66.6"), D("33.3")]
 
 
 @pytest.mark.parametrize(("cycles", "max_points"), [(25, 10), (20, 10), (801, 800), (2000, 800)])
-def test_the_chart_keeps_at_most_max_points_including_the_last_cycle(
+def test_the_curve_keeps_at_most_max_points_including_the_last_cycle(
     dataset: Dataset, cycles: int, max_points: int
 ) -> None:
     run = run_with_equity(dataset, [str(1000 + i % 17) for i in range(cycles)])
 
-    chart = backtest_equity_chart(run=run, max_points=max_points)
+    curve = backtest_curve(run=run, max_points=max_points)
 
-    assert chart is not None
-    assert chart.samples <= max_points
-    assert chart.samples >= max_points // 2
-    last = datetime(2024, 1, 1, tzinfo=UTC) + timedelta(minutes=5 * (cycles - 1))
-    assert chart.last_ts == last.isoformat()
-    assert chart.points.split()[-1].startswith(f"{chart.width}.0,")
+    assert max_points // 2 <= len(curve) <= max_points
+    assert curve[0].ts_ms == T0
+    assert curve[-1].ts_ms == T0 + (cycles - 1) * STEP
+    assert [p.ts_ms for p in curve] == sorted({p.ts_ms for p in curve})
 
 
-def test_a_run_without_cycles_has_no_chart(dataset: Dataset) -> None:
+def test_a_downsampled_curve_keeps_the_worst_drawdown_between_its_points(
+    dataset: Dataset,
+) -> None:
+    drawdown = ["0"] * 30
+    drawdown[7] = "12.5"  # not a sampled cycle (step 3: 0, 3, 6, 9, ...)
+    run = run_with_equity(dataset, ["100"] * 30, drawdown=drawdown)
+
+    curve = backtest_curve(run=run, max_points=11)
+
+    assert [(p.ts_ms - T0) // STEP for p in curve][:4] == [0, 3, 6, 9]
+    assert [p.drawdown_pct for p in curve][:4] == [D(0), D(0), D("12.5"), D(0)]
+    assert max(p.drawdown_pct for p in curve) == D("12.5")
+
+
+def test_a_run_without_cycles_has_no_curve(dataset: Dataset) -> None:
     empty = run_with_equity(dataset, ["100"])
     BacktestCycle.objects.filter(run=empty).delete()
 
-    assert backtest_equity_chart(run=empty) is None
+    assert backtest_curve(run=empty) == []

@@ -18,13 +18,19 @@ class PaperVenue(models.Model):
 
     ``next_order_id`` the venue's next order id; ``bar_cursor`` maps ``BASE_QUOTE`` to the open
     time (epoch ms) of the last bar already matched; ``last_prices`` maps ``BASE_QUOTE`` to the
-    last price the venue saw (decimal string).
+    last price the venue saw (decimal string); ``revision`` a new random token at every save.
     """
 
     account = models.CharField(max_length=64, unique=True)
     next_order_id = models.PositiveBigIntegerField(default=1)
     bar_cursor = models.JSONField(default=dict, blank=True)
     last_prices = models.JSONField(default=dict, blank=True)
+    revision = models.CharField(
+        max_length=32,
+        blank=True,
+        help_text="changes at every save; a process reuses the orders and fills it read "
+        "only while the revision is the one it saw (trading.services.paper)",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

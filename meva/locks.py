@@ -37,6 +37,8 @@ import redis
 from django.conf import settings
 from redis.exceptions import LockError
 
+from meva.metrics import LOCK_LOST, LOCK_SKIPS
+
 logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "meva:lock:"
@@ -119,6 +121,8 @@ class LockLease:
         if self.acquired and self._holder.extend(seconds):
             return True
         logger.warning("lock not held, cannot extend", extra={"lock": self.key})
+        if self.acquired:
+            LOCK_LOST.labels(self.key.removeprefix(KEY_PREFIX)).inc()
         return False
 
 
@@ -138,6 +142,7 @@ def single_flight(name: str, **fmt: object) -> Iterator[LockLease]:
     lease = LockLease(holder, key=key, ttl=ttl, acquired=holder.acquire())
     if not lease:
         logger.info("lock busy, skipping", extra={"lock": key})
+        LOCK_SKIPS.labels(key.removeprefix(KEY_PREFIX)).inc()
         yield lease
         return
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -212,7 +213,53 @@ BACKTEST_FEE_MAKER_BPS = env.decimal("BACKTEST_FEE_MAKER_BPS", "10", maximum=Dec
 BACKTEST_FEE_TAKER_BPS = env.decimal("BACKTEST_FEE_TAKER_BPS", "20", maximum=Decimal(1000))
 BACKTEST_MAX_VOLUME_SHARE = env.decimal("BACKTEST_MAX_VOLUME_SHARE", "0.10", maximum=Decimal(1))
 
+# --- observability and alerts (README "Observability and alerts") ------------------------
+# /metrics: served to loopback callers (unless METRICS_ALLOW_LOOPBACK is off, e.g. behind a
+# reverse proxy on this host) and to "Authorization: Bearer <METRICS_TOKEN>".
+METRICS_TOKEN = env.str("METRICS_TOKEN", "")
+METRICS_ALLOW_LOOPBACK = env.bool("METRICS_ALLOW_LOOPBACK", True)
+# Read by prometheus_client itself from the environment: a directory every process (Celery
+# prefork children included) writes its metrics to, summed by /metrics. Created if missing;
+# empty it before the processes start.
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", "")
+if PROMETHEUS_MULTIPROC_DIR:
+    Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+# Alert delivery: POST each new alert (and a rise in severity) to ALERT_WEBHOOK_URL, as Meva's
+# JSON or a Telegram Bot API sendMessage body; no URL = no delivery.
+ALERT_WEBHOOK_URL = env.str("ALERT_WEBHOOK_URL", "")
+if ALERT_WEBHOOK_URL and (
+    urlsplit(ALERT_WEBHOOK_URL).scheme not in ("https", "http")
+    or not urlsplit(ALERT_WEBHOOK_URL).netloc
+):  # the value is not shown: it may hold a token
+    raise ImproperlyConfigured("ALERT_WEBHOOK_URL= is not an http:// or https:// URL")
+ALERT_WEBHOOK_FORMAT = env.choice("ALERT_WEBHOOK_FORMAT", "json", ("json", "telegram"))
+ALERT_TELEGRAM_CHAT_ID = env.str("ALERT_TELEGRAM_CHAT_ID", "")
+if ALERT_WEBHOOK_URL and ALERT_WEBHOOK_FORMAT == "telegram" and not ALERT_TELEGRAM_CHAT_ID:
+    raise ImproperlyConfigured(
+        "ALERT_TELEGRAM_CHAT_ID= is required with ALERT_WEBHOOK_FORMAT=telegram"
+    )
+ALERT_WEBHOOK_TIMEOUT_SECONDS = env.decimal(
+    "ALERT_WEBHOOK_TIMEOUT_SECONDS", "5", minimum=Decimal("0.1"), maximum=Decimal(60)
+)
+ALERT_WEBHOOK_MAX_ATTEMPTS = env.int("ALERT_WEBHOOK_MAX_ATTEMPTS", 5, minimum=1)
+ALERT_DELIVERY_KINDS = env.csv("ALERT_DELIVERY_KINDS", "")
+ALERT_DELIVERY_DISABLED_KINDS = env.csv("ALERT_DELIVERY_DISABLED_KINDS", "")
+ALERT_DELIVERY_MIN_SEVERITY = env.choice(
+    "ALERT_DELIVERY_MIN_SEVERITY", "info", ("info", "warning", "critical")
+)
+# Alert rules evaluated at each cycle's end (trading.services.alert_rules).
+ALERT_REJECT_SPIKE_COUNT = env.int("ALERT_REJECT_SPIKE_COUNT", 3, minimum=1)
+ALERT_REJECT_SPIKE_WINDOW_SECONDS = env.int("ALERT_REJECT_SPIKE_WINDOW_SECONDS", 900, minimum=1)
+ALERT_CYCLE_FAILURES = env.int("ALERT_CYCLE_FAILURES", 3, minimum=1)
+ALERT_CLOCK_SKEW_MS = env.int("ALERT_CLOCK_SKEW_MS", 2000, minimum=1)
+# At the periodic reconciliation: an enabled account without a completed cycle for this many
+# cycle intervals raises CYCLES_STALLED.
+ALERT_CYCLE_STALL_INTERVALS = env.int("ALERT_CYCLE_STALL_INTERVALS", 5, minimum=2)
+
 LOG_LEVEL = env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))
+# Django's error pages and reports without secrets (settings, frame locals, messages).
+DEFAULT_EXCEPTION_REPORTER = "meva.error_reporting.RedactingExceptionReporter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "meva.error_reporting.ExceptionReporterFilter"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -7,6 +7,7 @@ from django.views.generic import RedirectView
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("api.urls")),
+    path("metrics", include("meva.metrics")),  # Prometheus; access rules in meva.metrics
     # the schema's first address, kept working
     path("api/schema/", RedirectView.as_view(pattern_name="api:schema"), name="schema"),
 ]

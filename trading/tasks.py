@@ -100,3 +100,35 @@ def instruments_sync_task() -> dict[str, object]:
     summary |= {"unchanged": result.unchanged, "skipped": len(result.skipped)}
     logger.info("instruments synced", extra={"instruments": summary})
     return summary
+
+
+ALERT_DELIVER_TIME_LIMIT_S = 120
+
+
+@shared_task(
+    name="trading.alert_deliver",
+    bind=True,
+    soft_time_limit=ALERT_DELIVER_TIME_LIMIT_S - SOFT_MARGIN_S,
+    time_limit=ALERT_DELIVER_TIME_LIMIT_S,
+)
+def alert_deliver_task(self, alert_id: int) -> dict[str, object]:
+    """POST alert ``alert_id`` to ``ALERT_WEBHOOK_URL`` (trading.services.alert_delivery).
+
+    A 429, 5xx, timeout or connection error is retried by Celery with exponential backoff
+    (1, 2, 4, ... s, at most 300 s) up to ``ALERT_WEBHOOK_MAX_ATTEMPTS`` attempts in all; the
+    last attempt records ``failed`` instead. Returns ``{"alert_id", "status"}``.
+    """
+    from django.conf import settings
+
+    from trading.services.alert_delivery import DeliveryRetry, alert_deliver_once, backoff_s
+
+    attempts = settings.ALERT_WEBHOOK_MAX_ATTEMPTS
+    try:
+        status = alert_deliver_once(alert_id, final=self.request.retries + 1 >= attempts)
+    except DeliveryRetry as exc:
+        raise self.retry(
+            exc=exc,
+            countdown=backoff_s(self.request.retries + 1, exc.retry_after),
+            max_retries=attempts - 1,
+        ) from None
+    return {"alert_id": alert_id, "status": status}

@@ -53,6 +53,7 @@ import redis
 
 from trading.exchange.btcturk.urls import RATE_LIMITS, RateLimit
 from trading.exchange.errors import RateLimited, RetryableError
+from trading.exchange.telemetry import rate_limit_waited
 
 logger = logging.getLogger(__name__)
 
@@ -182,6 +183,7 @@ class _BucketLimiter:
                     retry_after=wait,
                 )
             logger.debug("rate limit wait", extra={"rule": rule, "wait_s": wait})
+            rate_limit_waited(rule, wait)
             self._sleep(wait)
 
     def penalize(self, rule: str, *, identity: str, seconds: float) -> None:

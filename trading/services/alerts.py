@@ -4,6 +4,8 @@ An alert is open until acknowledged. While an alert with the same ``(account, ki
 open, raising it again only bumps its ``count``, ``last_seen`` and ``message``; the partial
 unique constraint ``uniq_open_alert`` makes a second open alert impossible even when two
 workers raise the same alert at once. Opening and acknowledging write an ``AuditEvent``.
+A new alert, or a rise in severity, is delivered to ``ALERT_WEBHOOK_URL`` after the commit
+(:mod:`trading.services.alert_delivery`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from django.utils import timezone
 
 from meva.errors import ApplicationError
 from trading.models import Alert, AlertSeverity
+from trading.services.alert_delivery import alert_delivery_schedule
 from trading.services.audit import ACTOR_SYSTEM, actor_for_user, audit_record
 
 logger = logging.getLogger(__name__)
@@ -85,6 +88,7 @@ def alert_raise(
         alert.count,
         extra={"account": account, "alert_id": alert.pk, "alert_kind": kind},
     )
+    alert_delivery_schedule(alert)  # new, or a higher severity: sent after commit
     return alert
 
 

@@ -35,10 +35,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from meva.locks import single_flight
+from meva.logging import log_context, log_context_bind
 from trading.domain.planner import plan_cycle
+from trading.exchange.telemetry import exchange_stats_collect
 from trading.models import Account, AlertSeverity, Cycle, CycleStatus
 from trading.selectors import account_get
 from trading.services.alerts import alert_raise
+from trading.services.cycle_health import cycle_end_observe
 from trading.services.cycle_ports import AccountPorts, account_ports, cycle_clock
 from trading.services.cycle_record import cycle_record
 from trading.services.cycle_snapshot import cycle_snapshot
@@ -62,13 +65,19 @@ def cycle_run(
     ``failed`` row (and a ``CYCLE_FAILED`` alert) instead of propagating.
     """
     account = account_get(name=account_name)
-    with single_flight("cycle_run:{account}", account=account.name) as lease:
+    with (
+        log_context(account=account.name),
+        single_flight("cycle_run:{account}", account=account.name) as lease,
+    ):
         if not lease:
             return _cycle_skipped(account, "LOCK_BUSY: another cycle of this account is running")
         own = ports is None
         ports = ports or account_ports(account)
         try:
-            return _cycle_locked(account, lease, ports, actor, now_ms)
+            with exchange_stats_collect() as stats:
+                cycle = _cycle_locked(account, lease, ports, actor, now_ms)
+            cycle_end_observe(cycle=cycle, ports=ports, stats=stats, lease=lease, actor=actor)
+            return cycle
         finally:
             if own:
                 ports.close()
@@ -106,6 +115,7 @@ def _cycle_locked(
         started_at=timezone.now(),
         heartbeat_at=timezone.now(),
     )
+    log_context_bind(cycle_id=cycle.pk)
     timings: dict[str, float] = {}
     try:
         started = time.perf_counter()

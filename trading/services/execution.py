@@ -43,9 +43,10 @@ import logging
 import re
 from typing import NamedTuple, Protocol
 
+from meva.logging import log_context
 from trading.domain.orders import OrderRequest, Side
 from trading.domain.planner import Cancel, CyclePlan
-from trading.domain.reports import CancelAck, SubmitAck
+from trading.domain.reports import CancelAck, OrderReport, SubmitAck
 from trading.domain.risk import Denial
 from trading.domain.symbols import Symbol
 from trading.exchange.errors import (
@@ -181,10 +182,17 @@ def plan_execute(
         return ExecutionResult(plan.denials)
     run = _Run(port, guard, recorder, now_ms)
     for cancel in plan.cancels:
-        run.cancel(cancel)
+        with _logged(cancel.order):
+            run.cancel(cancel)
     for order in plan.orders:
-        run.submit(order)
+        with _logged(order):
+            run.submit(order)
     return run.result(plan.denials)
+
+
+def _logged(order: OrderRequest | OrderReport):
+    """Log lines inside carry the order's symbol and client order id (meva.logging)."""
+    return log_context(symbol=order.symbol.pair_normalized, client_order_id=order.client_order_id)
 
 
 def error_outcome(error: ExchangeError) -> tuple[str, str]:

@@ -55,6 +55,7 @@ from trading.domain.symbols import Symbol
 from trading.exchange.btcturk.ws_feed import BtcturkFeed
 from trading.exchange.btcturk.ws_thread import FeedThread
 from trading.exchange.errors import ConfigurationError
+from trading.exchange.telemetry import ws_quotes_used
 from trading.services.market import Quote
 
 logger = logging.getLogger(__name__)
@@ -212,13 +213,17 @@ def quotes_fresh(*, symbols: Sequence[Symbol], now_ms: int) -> dict[Symbol, Quot
         return {}
     max_age_ms = int(settings.MARKET_WS_MAX_AGE_SECONDS * 1000)
     exchange_clock = settings.TRADING_CLOCK == "exchange"
-    return quotes_from_feed(
+    wall_ms = _wall_ms()
+    quotes = quotes_from_feed(
         feed,
         symbols,
-        wall_ms=_wall_ms(),
+        wall_ms=wall_ms,
         max_age_ms=max_age_ms,
         now_ms=now_ms if exchange_clock else None,
     )
+    reference = now_ms if exchange_clock else wall_ms  # the frame the quotes are stamped in
+    ws_quotes_used(max(0, reference - q.ts_ms) / 1000 for q in quotes.values())
+    return quotes
 
 
 def market_feeds_status() -> list[MarketFeedStatus]:

@@ -46,6 +46,7 @@ from trading.exchange.errors import OrderNotFound
 from trading.models import Account, AlertSeverity, Order
 from trading.selectors import account_get
 from trading.services.account_state import balances_from_json
+from trading.services.alert_rules import balances_observed, reconcile_rules_evaluate
 from trading.services.alerts import alert_raise
 from trading.services.audit import audit_record
 from trading.services.cycle_ports import AccountPorts, account_ports, cycle_clock
@@ -445,7 +446,9 @@ def orders_reconcile(
     with _locked_ports("orders_reconcile:{account}", account, ports) as open_ports:
         if open_ports is None:
             return SyncResult(skipped="lock busy")
-        return _reconcile_once(account, open_ports, actor)
+        result = _reconcile_once(account, open_ports, actor)
+    reconcile_rules_evaluate(account=account, actor=actor)
+    return result
 
 
 def _reconcile_once(account: Account, ports: AccountPorts, actor: str) -> SyncResult:
@@ -473,6 +476,7 @@ def balances_check(
         if open_ports is None:
             return BalanceCheck(skipped="lock busy")
         check = balances_compare(account=account, exchange=open_ports.orders.balances())
+    balances_observed(account=account.name, rows=check.rows)
     for asset in check.drift:
         ours, theirs, diff = check.rows[asset]
         alert_raise(

@@ -38,6 +38,7 @@ from trading.exchange.errors import (
 )
 from trading.exchange.ratelimit import RateLimiter
 from trading.exchange.retry import RetryPolicy, call_with_retry
+from trading.exchange.telemetry import request_timed
 
 # Log under the client's module name: the JSON logs' "logger" field stays as it was.
 logger = logging.getLogger("trading.exchange.btcturk.client")
@@ -115,10 +116,11 @@ class BtcturkTransport:
         def attempt() -> tuple[int, int, int]:
             self._acquire(urls.SERVER_TIME, PUBLIC_IDENTITY)
             request = self._build(urls.SERVER_TIME)
-            sent_ms = self._clock.local_ms()
-            response = self._send_read(request, urls.SERVER_TIME)
-            received_ms = self._clock.local_ms()
-            payload = self._read(response, urls.SERVER_TIME, PUBLIC_IDENTITY)
+            with request_timed(urls.SERVER_TIME.label):
+                sent_ms = self._clock.local_ms()
+                response = self._send_read(request, urls.SERVER_TIME)
+                received_ms = self._clock.local_ms()
+                payload = self._read(response, urls.SERVER_TIME, PUBLIC_IDENTITY)
             return sent_ms, received_ms, parse_server_time(payload)
 
         sent_ms, received_ms, server_ms = self._with_retry(attempt, urls.SERVER_TIME)
@@ -144,7 +146,8 @@ class BtcturkTransport:
         def attempt() -> object:
             self._acquire(endpoint, identity)
             request = self._build(endpoint, params=params, order_id=order_id)
-            return self._read(self._send_read(request, endpoint), endpoint, identity)
+            with request_timed(endpoint.label):
+                return self._read(self._send_read(request, endpoint), endpoint, identity)
 
         return self._with_retry(attempt, endpoint)
 
@@ -183,7 +186,17 @@ class BtcturkTransport:
         identity = self._prepare(endpoint)
         self._acquire(endpoint, identity)
         request = self._build(endpoint, params=params, body=body)
+        with request_timed(endpoint.label):
+            return self._write_send(endpoint, request, identity, client_order_id, order_id)
 
+    def _write_send(
+        self,
+        endpoint: urls.Endpoint,
+        request: httpx.Request,
+        identity: str,
+        client_order_id: str,
+        order_id: str,
+    ) -> object:
         def uncertain(reason: str, **kwargs: Any) -> OutcomeUncertain:
             return OutcomeUncertain(
                 f"{reason}; the order may or may not be affected, reconcile before acting",

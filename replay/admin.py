@@ -11,7 +11,7 @@ with the stored 12 decimal places.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.contrib import admin
 from django.http import HttpResponseRedirect
@@ -28,7 +28,7 @@ from replay.models import (
     DatasetSeries,
     RunStatus,
 )
-from replay.selectors import backtest_metrics, backtest_quote, backtest_title
+from replay.selectors import backtest_metrics, backtest_quote, backtest_title, window_text
 from trading.templatetags.meva_numbers import DASH, format_money, format_qty
 
 RECENT_RUNS_IN_FILTER = 20
@@ -49,6 +49,18 @@ def _signed_html(value, places: int = 2, unit: str = ""):
     if value < 0:
         return format_html('<span class="bt-neg" style="color:#cf222e">{}</span>', text)
     return text
+
+
+def _duration(delta: timedelta) -> str:
+    """``2 d 3 h``, ``3 h 05 min``, ``25 min``."""
+    minutes = int(delta.total_seconds() // 60)
+    days, rest = divmod(minutes, 1440)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    return f"{minutes} min"
 
 
 def _interval(ms: int) -> str:
@@ -143,12 +155,10 @@ class BacktestRunAdmin(ReadOnlyAdmin):
         "dataset",
         "strategy",
         "status_progress",
-        "cycles_count",
         "trades_count",
         "return_text",
         "drawdown_text",
         "sharpe_text",
-        "speed",
         "created",
     )
     list_display_links = ("run_id",)
@@ -185,6 +195,7 @@ class BacktestRunAdmin(ReadOnlyAdmin):
 
     def changelist_view(self, request, extra_context=None):
         extra = dict(extra_context or {})
+        extra.setdefault("title", "Backtest runs")
         extra["can_start"] = request.user.has_perm(console.START_PERMISSION)
         return super().changelist_view(request, extra_context=extra)
 
@@ -232,7 +243,7 @@ class BacktestRunAdmin(ReadOnlyAdmin):
                 f"{format_money(run.fee_maker_bps, 1)} / {format_money(run.fee_taker_bps, 1)} bps",
             ),
             ("Initial cash", f"{format_money(run.initial_cash)} {backtest_quote(run)}"),
-            ("Window (UTC)", f"{_when(run.start)} → {_when(run.end)}"),
+            ("Window (UTC)", window_text(run)),
             ("Symbols", ", ".join(run.symbols) or DASH),
             ("Created (UTC)", _when(run.created_at)),
             ("Started (UTC)", _when(run.started_at)),
@@ -250,10 +261,6 @@ class BacktestRunAdmin(ReadOnlyAdmin):
             return f"running {obj.progress_pct} %"
         return obj.status
 
-    @admin.display(description="cycles", ordering="cycles")
-    def cycles_count(self, obj: BacktestRun) -> str:
-        return f"{obj.cycles:,}"
-
     @admin.display(description="trades", ordering="trades")
     def trades_count(self, obj: BacktestRun) -> str:
         return f"{obj.trades:,}"
@@ -262,7 +269,7 @@ class BacktestRunAdmin(ReadOnlyAdmin):
     def return_text(self, obj: BacktestRun):
         return _signed_html(obj.return_pct, 2, "%")
 
-    @admin.display(description="max drawdown", ordering="max_drawdown_pct")
+    @admin.display(description="max DD", ordering="max_drawdown_pct")
     def drawdown_text(self, obj: BacktestRun) -> str:
         value = obj.max_drawdown_pct
         return DASH if value is None else f"{format_money(value)} %"
@@ -270,10 +277,6 @@ class BacktestRunAdmin(ReadOnlyAdmin):
     @admin.display(description="sharpe", ordering="sharpe")
     def sharpe_text(self, obj: BacktestRun) -> str:
         return format_money(obj.sharpe, 2)
-
-    @admin.display(description="cycles/s", ordering="cycles_per_s")
-    def speed(self, obj: BacktestRun) -> str:
-        return format_money(obj.cycles_per_s, 0)
 
     @admin.display(description="created (UTC)", ordering="created_at")
     def created(self, obj: BacktestRun) -> str:
@@ -301,10 +304,17 @@ class RunFilter(admin.SimpleListFilter):
 
 
 class RunRowsAdmin(ReadOnlyAdmin):
-    """Trades, fills and cycles: filterable by run; the page title names the run."""
+    """Trades, fills and cycles: filterable by run; the page title names the run, whose column
+    is left out then (one run: no need to repeat it on every row)."""
 
     rows_label = "rows"
     list_select_related = ("run",)
+
+    def get_list_display(self, request):
+        columns = super().get_list_display(request)
+        if request.GET.get(RunFilter.parameter_name, "").isdigit():
+            return tuple(c for c in columns if c != "run_link")
+        return columns
 
     def changelist_view(self, request, extra_context=None):
         extra = dict(extra_context or {})
@@ -353,7 +363,10 @@ class BacktestFillAdmin(RunRowsAdmin):
 
     @admin.display(description="fee", ordering="fee")
     def fee_text(self, obj: BacktestFill) -> str:
-        return f"{format_qty(obj.fee)} {obj.fee_asset}"
+        """A fee in the quote currency as money (2 places); in the base asset as a quantity."""
+        quote = obj.symbol.rpartition("_")[2]
+        amount = format_money(obj.fee) if obj.fee_asset == quote else format_qty(obj.fee)
+        return f"{amount} {obj.fee_asset}"
 
 
 @admin.register(BacktestTrade)
@@ -362,16 +375,16 @@ class BacktestTradeAdmin(RunRowsAdmin):
     list_display = (
         "run_link",
         "symbol",
-        "opened",
         "closed",
+        "held",
+        "pnl_text",
+        "fees_text",
         "quantity_text",
         "entry",
         "exit",
-        "pnl_text",
-        "fees_text",
     )
     list_filter = (RunFilter, "symbol")
-    fields = list_display
+    fields = ("run_link", "symbol", "opened", *list_display[2:])
     readonly_fields = fields
 
     @admin.display(description="opened (UTC)", ordering="opened_at")
@@ -381,6 +394,10 @@ class BacktestTradeAdmin(RunRowsAdmin):
     @admin.display(description="closed (UTC)", ordering="closed_at")
     def closed(self, obj: BacktestTrade) -> str:
         return _when(obj.closed_at)
+
+    @admin.display(description="held")
+    def held(self, obj: BacktestTrade) -> str:
+        return _duration(obj.closed_at - obj.opened_at)
 
     @admin.display(description="quantity", ordering="quantity")
     def quantity_text(self, obj: BacktestTrade) -> str:
@@ -394,7 +411,7 @@ class BacktestTradeAdmin(RunRowsAdmin):
     def exit(self, obj: BacktestTrade) -> str:
         return format_qty(obj.exit_price)
 
-    @admin.display(description="PnL (after fees)", ordering="pnl")
+    @admin.display(description="net PnL", ordering="pnl")
     def pnl_text(self, obj: BacktestTrade):
         return _signed_html(obj.pnl)
 

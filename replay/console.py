@@ -15,6 +15,7 @@ once in this process when Celery is eager, i.e. without ``REDIS_URL``).
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 from django import forms
@@ -26,6 +27,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonRes
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 
 from meva.errors import ApplicationError
 from replay.models import BacktestRun, Dataset, RunStatus
@@ -47,11 +49,22 @@ TERMINAL = (RunStatus.COMPLETED, RunStatus.FAILED)
 
 
 def _strategy_help() -> str:
-    lines = []
-    for name in sorted(STRATEGY_REGISTRY):
-        defaults = ", ".join(f"{p.name}={p.default}" for p in STRATEGY_PARAMS[name])
-        lines.append(f"{name}: {defaults}")
-    return "Defaults per strategy — " + "; ".join(lines) + ". Keys left out take their default."
+    """A JSON object of each strategy's defaults, one strategy a line (keys left out take it)."""
+    lines = format_html_join(
+        "",
+        "<br><code>{}</code>: <code>{}</code>",
+        (
+            (name, json.dumps({p.name: _json_default(p.default) for p in STRATEGY_PARAMS[name]}))
+            for name in sorted(STRATEGY_REGISTRY)
+        ),
+    )
+    return format_html("A JSON object; keys left out take their defaults:{}", lines)
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
 
 
 class BacktestStartForm(forms.Form):

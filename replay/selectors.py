@@ -187,7 +187,7 @@ def backtest_compare(*, ids: Sequence[int]) -> Comparison:
                 f"{format_money(r.fee_maker_bps, 1)} / {format_money(r.fee_taker_bps, 1)} bps"
             ),
         ),
-        _text_row("Window", runs, _window_text),
+        _text_row("Window (UTC)", runs, window_text),
     ]
     per_run = [backtest_metrics(r) for r in runs]
     for index, first in enumerate(per_run[0]):
@@ -214,7 +214,10 @@ def _params_text(params: dict) -> str:
     return ", ".join(f"{key}={value}" for key, value in params.items()) or DASH
 
 
-def _window_text(run: BacktestRun) -> str:
-    start = "start" if run.start is None else f"{run.start:%Y-%m-%d %H:%M}"
-    end = "end" if run.end is None else f"{run.end:%Y-%m-%d %H:%M}"
-    return "whole dataset" if run.start is None and run.end is None else f"{start} → {end}"
+def window_text(run: BacktestRun) -> str:
+    """``first bar → 2024-01-08 00:00`` (UTC), or ``whole dataset``."""
+    if run.start is None and run.end is None:
+        return "whole dataset"
+    start = "first bar" if run.start is None else f"{run.start:%Y-%m-%d %H:%M}"
+    end = "last bar" if run.end is None else f"{run.end:%Y-%m-%d %H:%M}"
+    return f"{start} → {end}"

@@ -227,7 +227,7 @@ def test_the_trades_list_shows_pnl_and_fees_formatted_and_colored(
     html = page(admin_client, f"/admin/replay/backtesttrade/?run__id__exact={run.pk}")
 
     trade = run.trade_rows.order_by("closed_at", "id").first()
-    assert "PnL (after fees)" in html and ">Fees<" in html
+    assert "Net PnL" in html and ">Fees<" in html
     sign = "pos" if trade.pnl > 0 else "neg"
     shown = format_money(trade.pnl)
     assert f'class="bt-{sign}"' in html

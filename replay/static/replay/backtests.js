@@ -9,11 +9,24 @@
 
   function pad(n) { return n < 10 ? "0" + n : "" + n; }
 
-  function dateText(ms, span) {
+  var DAY = 86400000;
+  var STEPS = [300000, 900000, 1800000, 3600000, 3 * 3600000, 6 * 3600000, 12 * 3600000,
+               DAY, 2 * DAY, 7 * DAY, 14 * DAY, 30 * DAY, 91 * DAY, 365 * DAY];
+
+  /* A UTC date, with the time of day when ``step`` (ms between ticks) is under a day. */
+  function dateText(ms, step) {
     var d = new Date(ms);
     var day = d.getUTCFullYear() + "-" + pad(d.getUTCMonth() + 1) + "-" + pad(d.getUTCDate());
-    if (span !== undefined && span > 3 * 86400000) { return day; }
+    if (step !== undefined && step >= DAY) { return day; }
     return day + " " + pad(d.getUTCHours()) + ":" + pad(d.getUTCMinutes());
+  }
+
+  /* Tick step for [min, max]: the smallest round UTC step giving at most ``count`` ticks. */
+  function tickStep(min, max, count) {
+    for (var i = 0; i < STEPS.length; i++) {
+      if ((max - min) / STEPS[i] <= count) { return STEPS[i]; }
+    }
+    return STEPS[STEPS.length - 1];
   }
 
   function numberText(value, places) {
@@ -31,12 +44,18 @@
     return out;
   }
 
+  /* x axis: epoch ms, ticks on round UTC boundaries (midnight for daily steps). */
   function timeAxis(min, max) {
-    var span = max - min;
+    var step = tickStep(min, max, 8);
     return {
       type: "linear", min: min, max: max,
       title: {display: true, text: "date (UTC)"},
-      ticks: {maxTicksLimit: 8, maxRotation: 0, callback: function (v) { return dateText(v, span); }},
+      afterBuildTicks: function (scale) {
+        var ticks = [];
+        for (var t = Math.ceil(min / step) * step; t <= max; t += step) { ticks.push({value: t}); }
+        scale.ticks = ticks;
+      },
+      ticks: {maxRotation: 0, autoSkip: true, callback: function (v) { return dateText(v, step); }},
       grid: {color: "rgba(0,0,0,0.06)"}
     };
   }
@@ -44,6 +63,7 @@
   function valueAxis(title, places, suffix) {
     return {
       type: "linear",
+      afterFit: function (scale) { scale.width = Math.max(scale.width, 96); },  // stacked charts line up
       title: {display: true, text: title},
       ticks: {callback: function (v) { return numberText(v, places) + (suffix || ""); }},
       grid: {color: "rgba(0,0,0,0.06)"}

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import logging
 import os
 from collections.abc import Iterable, Iterator
 
@@ -41,6 +42,8 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
+
+logger = logging.getLogger(__name__)
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -103,9 +106,24 @@ def multiprocess_dir() -> str:
 
 
 class DatabaseCollector:
-    """Metrics read from the database at scrape time (module docstring); one query each."""
+    """Metrics read from the database at scrape time (module docstring); one query each.
+    ``meva_database_up`` is 1 when they could be read, 0 (and the error logged) when not: a
+    database outage shows in the scrape instead of failing it."""
 
     def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily("meva_database_up", "1 if the database metrics could be read")
+        try:
+            families = list(self._families())
+        except Exception:
+            logger.exception("reading the database metrics failed")
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        yield from families
+
+    def _families(self) -> Iterator[Metric]:
         from django.conf import settings
         from django.db.models import Count, Max
 
@@ -130,7 +148,9 @@ class DatabaseCollector:
         yield rejects
 
         unknown = GaugeMetricFamily(
-            "meva_orders_unknown", "Orders in UNKNOWN (outcome of a send not known)", ["account"]
+            "meva_orders_unknown",
+            "Orders in UNKNOWN (outcome of a send not known)",
+            labels=["account"],
         )
         escalated = GaugeMetricFamily(
             "meva_orders_unknown_escalated",
@@ -152,7 +172,7 @@ class DatabaseCollector:
             labels=["account", "mode"],
         )
         enabled = GaugeMetricFamily(
-            "meva_account_enabled", "1 if beat runs the account", ["account"]
+            "meva_account_enabled", "1 if beat runs the account", labels=["account"]
         )
         accounts = list(Account.objects.values_list("name", "enabled", "risk_state"))
         for name, is_enabled, state in accounts:

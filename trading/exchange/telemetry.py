@@ -54,10 +54,10 @@ def exchange_stats_collect() -> Iterator[ExchangeStats]:
 
 
 def error_code(error: BaseException) -> str:
-    """A bounded label for a failed request: BTCTurk's numeric code, else ``http_<status>``,
-    else the error's class name."""
+    """A bounded label for a failed request: BTCTurk's numeric code (not 0), else
+    ``http_<status>``, else the error's class name (``RetryableError`` for a timeout)."""
     code = getattr(error, "code", None)
-    if code is not None:
+    if code:  # BTCTurk's envelope says 0 when it has no specific code
         return str(code)
     status = getattr(error, "http_status", None)
     if status is not None:

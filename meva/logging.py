@@ -4,11 +4,10 @@ Values of keys that look like secrets (``secret``, ``signature``, ``password``, 
 ``token``) and the configured secret values (:func:`secret_values`: the BTCTurk credentials,
 ``METRICS_TOKEN``, the alert webhook URL and its path, passwords in ``DATABASE_URL`` and
 ``REDIS_URL``) are replaced by ``***`` before a line is written, tracebacks included, so
-credentials never reach the logs (DESIGN.md section 4). :class:`ExceptionReporterFilter` does
-the same for Django's error pages and reports (settings and frame locals). This module imports
-no Django at import time (the execution service, which sets the context, must not).
+credentials never reach the logs (DESIGN.md section 4). :mod:`meva.error_reporting` does the
+same for Django's error pages and reports.
 
-**Context.** :func:`log_context` (a context manager over a context variable) adds ``account``,
+**Context** (:mod:`trading.logcontext`, re-exported here). :func:`log_context` adds ``account``,
 ``cycle_id``, ``symbol`` and ``client_order_id`` to every line logged inside it, unless the
 line sets the field itself; :func:`log_context_bind` adds fields until the enclosing
 :func:`log_context` exits. The cycle and execution services set them.
@@ -19,52 +18,21 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
-from typing import Any
 from urllib.parse import urlsplit
+
+# Re-exported: the context lives in a module free of Django and Celery (the execution
+# service sets it and must import neither; importing the meva package starts Celery's app).
+from trading.logcontext import (  # noqa: F401
+    CONTEXT_FIELDS,
+    log_context,
+    log_context_bind,
+    log_context_current,
+)
 
 SECRET_KEY_PATTERN = re.compile(r"(secret|signature|password|api_key|apikey|token|x-pck)", re.I)
 REDACTED = "***"
-# The fields log_context may set (README "Observability and alerts").
-CONTEXT_FIELDS = ("account", "cycle_id", "symbol", "client_order_id")
 # Shorter values are not redacted as substrings (a one-letter password would garble lines).
 MIN_SECRET_LENGTH = 6
-
-_context: ContextVar[dict[str, Any] | None] = ContextVar("meva_log_context", default=None)
-
-
-def _fields() -> dict[str, Any]:
-    return _context.get() or {}
-
-
-@contextmanager
-def log_context(**fields: Any) -> Iterator[None]:
-    """Add ``fields`` (names from :data:`CONTEXT_FIELDS`) to every log line inside the block;
-    ``None`` values are left out. Nested blocks add to (and override) outer ones."""
-    unknown = set(fields) - set(CONTEXT_FIELDS)
-    if unknown:
-        raise ValueError(f"log_context: unknown fields {sorted(unknown)}")
-    token = _context.set(_fields() | {k: v for k, v in fields.items() if v is not None})
-    try:
-        yield
-    finally:
-        _context.reset(token)
-
-
-def log_context_bind(**fields: Any) -> None:
-    """Add ``fields`` to the current context until the enclosing :func:`log_context` exits
-    (e.g. the cycle id, once the cycle row exists)."""
-    unknown = set(fields) - set(CONTEXT_FIELDS)
-    if unknown:
-        raise ValueError(f"log_context_bind: unknown fields {sorted(unknown)}")
-    _context.set(_fields() | {k: v for k, v in fields.items() if v is not None})
-
-
-def log_context_current() -> dict[str, Any]:
-    """The fields :func:`log_context` set here (a copy)."""
-    return dict(_fields())
 
 
 def _url_password(url: str) -> str:
@@ -137,7 +105,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        payload.update({k: v for k, v in _fields().items() if k not in vars(record)})
+        payload.update({k: v for k, v in log_context_current().items() if k not in vars(record)})
         payload.update({k: v for k, v in vars(record).items() if k not in self.RESERVED})
         if record.exc_info:
             payload["exc"] = self.formatException(record.exc_info)

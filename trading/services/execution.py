@@ -43,7 +43,6 @@ import logging
 import re
 from typing import NamedTuple, Protocol
 
-from meva.logging import log_context
 from trading.domain.orders import OrderRequest, Side
 from trading.domain.planner import Cancel, CyclePlan
 from trading.domain.reports import CancelAck, OrderReport, SubmitAck
@@ -58,6 +57,7 @@ from trading.exchange.errors import (
     RateLimited,
     RetryableError,
 )
+from trading.logcontext import log_context
 
 logger = logging.getLogger(__name__)
 

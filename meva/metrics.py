@@ -43,13 +43,20 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
+# The exchange clients' metrics are defined next to their hooks (importing this package would
+# start Celery's app in a plain exchange client); re-exported here.
+from trading.exchange.telemetry import (  # noqa: F401
+    EXCHANGE_ERRORS,
+    EXCHANGE_REQUEST_SECONDS,
+    RATE_LIMIT_WAIT_SECONDS,
+)
+
 logger = logging.getLogger(__name__)
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 # Seconds; a cycle step spans a few ms (plan) to tens of seconds (re-probes).
 STEP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
-REQUEST_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 CYCLE_STEP_SECONDS = Histogram(
     "meva_cycle_step_seconds",
@@ -58,23 +65,6 @@ CYCLE_STEP_SECONDS = Histogram(
     buckets=STEP_BUCKETS,
 )
 CYCLES = Counter("meva_cycles", "Cycles ended, by account and status", ["account", "status"])
-EXCHANGE_REQUEST_SECONDS = Histogram(
-    "meva_exchange_request_seconds",
-    "BTCTurk REST request latency (one HTTP exchange, retries counted separately), seconds",
-    ["endpoint"],
-    buckets=REQUEST_BUCKETS,
-)
-EXCHANGE_ERRORS = Counter(
-    "meva_exchange_errors",
-    "Failed BTCTurk REST requests by endpoint and code (BTCTurk code, http_<status> or the "
-    "error class)",
-    ["endpoint", "code"],
-)
-RATE_LIMIT_WAIT_SECONDS = Counter(
-    "meva_rate_limit_wait_seconds",
-    "Time spent waiting for client-side rate-limit tokens, seconds",
-    ["rule"],
-)
 LOCK_SKIPS = Counter(
     "meva_lock_skips", "Work skipped because its single-flight lock was busy", ["lock"]
 )

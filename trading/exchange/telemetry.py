@@ -2,7 +2,7 @@
 waits and websocket quote ages (README "Observability and alerts").
 
 The REST transport, the rate limiter and the market feed call the ``*_observed`` hooks here.
-Each hook feeds the Prometheus metrics of :mod:`meva.metrics` and, when a cycle is collecting
+Each hook feeds the Prometheus metrics defined here (served by :mod:`meva.metrics`) and, when a cycle is collecting
 (:func:`exchange_stats_collect`, a context variable, so only the calls made by the collecting
 thread count), that cycle's :class:`ExchangeStats`. :func:`last_ok_at` is the time of the last
 successful request of this process. Hooks never raise.
@@ -20,9 +20,29 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from meva.metrics import EXCHANGE_ERRORS, EXCHANGE_REQUEST_SECONDS, RATE_LIMIT_WAIT_SECONDS
+from prometheus_client import Counter, Histogram
 
 logger = logging.getLogger(__name__)
+
+# Seconds; the exchange's metrics (served by meva.metrics' /metrics).
+REQUEST_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+EXCHANGE_REQUEST_SECONDS = Histogram(
+    "meva_exchange_request_seconds",
+    "BTCTurk REST request latency (one HTTP exchange, retries counted separately), seconds",
+    ["endpoint"],
+    buckets=REQUEST_BUCKETS,
+)
+EXCHANGE_ERRORS = Counter(
+    "meva_exchange_errors",
+    "Failed BTCTurk REST requests by endpoint and code (BTCTurk code, http_<status> or the "
+    "error class)",
+    ["endpoint", "code"],
+)
+RATE_LIMIT_WAIT_SECONDS = Counter(
+    "meva_rate_limit_wait_seconds",
+    "Time spent waiting for client-side rate-limit tokens, seconds",
+    ["rule"],
+)
 
 
 @dataclass(slots=True)

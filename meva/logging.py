@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 # Re-exported: the context lives in a module free of Django and Celery (the execution
 # service sets it and must import neither; importing the meva package starts Celery's app).
@@ -42,10 +42,34 @@ def _url_password(url: str) -> str:
         return ""
 
 
+# A webhook path segment or query value this long is taken for a token.
+WEBHOOK_TOKEN_LENGTH = 12
+
+
+def _webhook_secrets(url: str) -> list[str]:
+    """A webhook URL's secret parts: the URL, its path and query, its password, each path
+    segment or query value of :data:`WEBHOOK_TOKEN_LENGTH` characters or more, and a Telegram
+    bot token (``/bot<token>/...``) on its own."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return [url]
+    values = [url, parts.path, parts.query, parts.password or ""]
+    for segment in parts.path.split("/"):
+        if len(segment) >= WEBHOOK_TOKEN_LENGTH:
+            values.append(segment)
+            if segment.startswith("bot"):
+                values.append(segment[3:])
+    for _, value in parse_qsl(parts.query):
+        if len(value) >= WEBHOOK_TOKEN_LENGTH:
+            values.append(value)
+    return values
+
+
 def secret_values() -> list[str]:
     """The configured secret values, longest first (a value containing another is replaced
-    whole): the BTCTurk key and secret, ``METRICS_TOKEN``, ``ALERT_WEBHOOK_URL`` (whole, and
-    its path and query, which carry tokens such as ``/bot<token>/sendMessage``), the database
+    whole): the BTCTurk key and secret, ``METRICS_TOKEN``, ``ALERT_WEBHOOK_URL`` and its token
+    parts (:func:`_webhook_secrets`: ``/bot<token>/sendMessage``, ``?token=``), the database
     password and a password in ``REDIS_URL``. Values shorter than :data:`MIN_SECRET_LENGTH`
     are skipped, except the BTCTurk credentials. Empty when settings are not configured."""
     try:
@@ -55,8 +79,7 @@ def secret_values() -> list[str]:
         values = [getattr(settings, "METRICS_TOKEN", "")]
         webhook = getattr(settings, "ALERT_WEBHOOK_URL", "")
         if webhook:
-            parts = urlsplit(webhook)
-            values += [webhook, parts.path, parts.query, parts.password or ""]
+            values += _webhook_secrets(webhook)
         values.append(_url_password(getattr(settings, "REDIS_URL", "")))
         values.append(settings.DATABASES.get("default", {}).get("PASSWORD") or "")
     except Exception:  # settings not configured (e.g. a plain script)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
-from celery.signals import setup_logging
+from celery.signals import setup_logging, worker_process_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "meva.settings")
 
@@ -26,3 +26,14 @@ def _django_logging(**kwargs: object) -> None:
     from django.conf import settings
 
     dictConfig(settings.LOGGING)
+
+
+@worker_process_shutdown.connect
+def _metrics_process_dead(pid: int | None = None, **kwargs: object) -> None:
+    """A prefork child exits: tell prometheus_client's multiprocess files (``live*`` gauges
+    drop it; counters and histograms keep what it counted). No-op without
+    ``PROMETHEUS_MULTIPROC_DIR``."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid or os.getpid())

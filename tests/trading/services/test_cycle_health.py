@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
@@ -208,3 +209,29 @@ def test_a_cycle_s_log_lines_carry_its_account_and_cycle_id(exchange) -> None:
     retry = [line for line in lines if "retrying" in line["message"]]
     assert retry, lines
     assert retry[0]["account"] == "logged" and retry[0]["cycle_id"] == cycle.pk
+
+
+def test_a_cycle_on_websocket_quotes_records_their_age(exchange, settings) -> None:
+    from trading.domain.symbols import Symbol
+    from trading.services.market_feed import market_feeds_stop, quotes_fresh
+
+    symbols = [Symbol("BTC", "TRY"), Symbol("ETH", "TRY")]
+    _account("wsfed", "paper")
+    market_feeds_stop()
+    settings.BTCTURK_WS_URL = exchange.ws_url
+    settings.MARKET_WS_ENABLED = True
+    settings.MARKET_WS_MAX_AGE_SECONDS = Decimal(5)
+    now = exchange.exchange.market.now_ms
+    try:
+        deadline = time.monotonic() + 8
+        while len(quotes_fresh(symbols=symbols, now_ms=now)) < 2:
+            assert time.monotonic() < deadline, "the feed never had fresh quotes"
+            time.sleep(0.02)
+        cycle = cycle_run(account_name="wsfed", actor=ACTOR, now_ms=now)
+    finally:
+        market_feeds_stop()
+
+    assert cycle.status == "completed", cycle.error
+    assert {seen["quote_source"] for seen in cycle.market.values()} == {"ws"}
+    assert isinstance(cycle.health["ws_age_s"], float)
+    assert 0 <= cycle.health["ws_age_s"] <= 5

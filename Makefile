@@ -8,7 +8,7 @@ ADDR ?= 127.0.0.1:8000
 CHROMIUM := /usr/bin/chromium
 
 .DEFAULT_GOAL := run
-.PHONY: run test lint admin bench bench-exchange sandbox paper browser clean distclean
+.PHONY: run test lint admin bench bench-exchange sandbox paper chaos browser clean distclean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -93,6 +93,15 @@ paper: $(VENV)/.installed
 	mkdir -p var && rm -f $(PAPER_DB)
 	DATABASE_URL=sqlite:///$(CURDIR)/$(PAPER_DB) REDIS_URL= $(PY) manage.py migrate --noinput -v0
 	DATABASE_URL=sqlite:///$(CURDIR)/$(PAPER_DB) REDIS_URL= LOG_LEVEL=WARNING $(PY) manage.py paper_demo $(PAPER_ARGS)
+
+# The fault campaign (trading/services/chaos.py) on a throwaway SQLite database: seeded paper and
+# live-mode scenarios against the sandbox under mixed faults; exits 1 on any invariant violation.
+CHAOS_DB := var/chaos.sqlite3
+CHAOS_ARGS ?= --scenarios 50 --seed 1
+chaos: $(VENV)/.installed
+	mkdir -p var && rm -f $(CHAOS_DB)
+	DATABASE_URL=sqlite:///$(CURDIR)/$(CHAOS_DB) REDIS_URL= $(PY) manage.py migrate --noinput -v0
+	DATABASE_URL=sqlite:///$(CURDIR)/$(CHAOS_DB) REDIS_URL= LOG_LEVEL=ERROR $(PY) manage.py chaos $(CHAOS_ARGS) 2>var/chaos.log
 
 clean:
 	rm -rf var/ staticfiles/ bench/out/ .pytest_cache/ .ruff_cache/ .hypothesis/

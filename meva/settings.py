@@ -168,6 +168,10 @@ TRADING_CLOCK = env.choice("TRADING_CLOCK", "wall", ("wall", "exchange"))
 # account in OBSERVE_ONLY; a ledger balance further than this from the exchange's (in units of
 # the asset) raises a drift alert and switches the account to REDUCE_RISK_ONLY.
 RECONCILE_MAX_PROBES = env.int("RECONCILE_MAX_PROBES", 5, minimum=1)
+# An order whose answer was lost and that the exchange's open and all-orders lists still lack at
+# this many probes, sent at least this long ago, was never accepted: REJECTED (NOT_FOUND).
+RECONCILE_ABSENT_PROBES = env.int("RECONCILE_ABSENT_PROBES", 3, minimum=1)
+RECONCILE_ABSENT_MIN_AGE_S = env.decimal("RECONCILE_ABSENT_MIN_AGE_S", "30", minimum=Decimal(0))
 # Seconds between the in-cycle re-probes of an order whose submit answer was lost.
 RECONCILE_PROBE_DELAYS_S = env.decimals("RECONCILE_PROBE_DELAYS_S", "1,2,4", maximum=Decimal(30))
 BALANCE_DRIFT_TOLERANCE = env.decimal("BALANCE_DRIFT_TOLERANCE", "0.00000001")
@@ -186,6 +190,11 @@ BTCTURK_GRAPH_URL = env.url(
 )
 BTCTURK_WS_URL = env.url("BTCTURK_WS_URL", "wss://ws-feed-pro.btcturk.com", schemes=("wss", "ws"))
 BTCTURK_TIMEOUT_SECONDS = env.decimal("BTCTURK_TIMEOUT_SECONDS", "10", minimum=Decimal("0.1"))
+if RECONCILE_ABSENT_MIN_AGE_S <= BTCTURK_TIMEOUT_SECONDS:
+    raise ImproperlyConfigured(
+        f"RECONCILE_ABSENT_MIN_AGE_S={RECONCILE_ABSENT_MIN_AGE_S} must exceed "
+        f"BTCTURK_TIMEOUT_SECONDS={BTCTURK_TIMEOUT_SECONDS}: an answer may still be on its way"
+    )
 # Top of book for paper and live cycles from the public websocket feed on BTCTURK_WS_URL when
 # it is fresh (received within MARKET_WS_MAX_AGE_SECONDS), REST tickers otherwise. The feed
 # starts with the first cycle of a process and never delays one: until it is connected, and

@@ -9,8 +9,12 @@
   ``PARTIALLY_FILLED``, ``UNKNOWN``) to what the exchange says, by compare-and-set, with an
   ``AuditEvent`` per change. An order without an exchange id (an uncertain submit, or a crash
   after sending) is looked up by client order id in open orders and ``allOrders`` (BTCTurk
-  has no lookup by client id); found, it is adopted (``reconcile.adopt``); not found, its probe
-  count grows, and past ``RECONCILE_MAX_PROBES`` probes it raises an
+  has no lookup by client id); found, it is adopted (``reconcile.adopt``); confirmed absent
+  (the exchange answered both lists without it) at its ``RECONCILE_ABSENT_PROBES``-th probe
+  or later, once its send is older than ``RECONCILE_ABSENT_MIN_AGE_S`` (longer than the
+  client's timeout, so no answer can still be on its way), it was never accepted: ``REJECTED``
+  with code ``NOT_FOUND`` (``reconcile.absent``); otherwise its probe count grows, and past
+  ``RECONCILE_MAX_PROBES`` probes it raises an
   ``UNKNOWN_ORDER_UNRESOLVED`` alert, which puts the account in ``OBSERVE_ONLY`` (the cycle
   counts escalated orders). Exchange orders carrying a client id we never issued raise a
   ``FOREIGN_ORDER`` alert and are never touched.
@@ -75,6 +79,7 @@ class SyncResult:
     changed: dict[str, str] = field(default_factory=dict)
     adopted: list[str] = field(default_factory=list)
     unresolved: list[str] = field(default_factory=list)
+    absent: list[str] = field(default_factory=list)
     escalated: list[str] = field(default_factory=list)
     foreign: list[str] = field(default_factory=list)
     fills: int = 0
@@ -86,6 +91,7 @@ class SyncResult:
             "changed": self.changed,
             "adopted": self.adopted,
             "unresolved": self.unresolved,
+            "absent": self.absent,
             "escalated": self.escalated,
             "foreign": self.foreign,
             "fills": self.fills,
@@ -176,10 +182,11 @@ def orders_sync(
         if report is None and row.exchange_order_id and queries < MAX_ORDER_QUERIES:
             queries += 1
             report = _query(port, row)
+        answered = False
         if report is None and not row.exchange_order_id:
-            report = _find_by_client_id(port, row)
+            report, answered = _find_by_client_id(port, row)
         if report is None:
-            _unresolved(account, row, actor, result)
+            _unresolved(account, row, actor, result, absent=answered)
             continue
         _apply(account, row, report, filled.get(row.client_order_id, Decimal(0)), actor, result)
     return result
@@ -243,7 +250,9 @@ def _query(port: ExchangeClient, row: Order) -> OrderReport | None:
         return None
 
 
-def _find_by_client_id(port: ExchangeClient, row: Order) -> OrderReport | None:
+def _find_by_client_id(port: ExchangeClient, row: Order) -> tuple[OrderReport | None, bool]:
+    """``(report, answered)``: the exchange's order with ``row``'s client id from ``allOrders``
+    (``None`` if absent or the read failed); ``answered`` is whether ``allOrders`` answered."""
     # the order was made at its cycle's clock, the exchange's time when TRADING_CLOCK=exchange
     # (the sandbox replays history), or at created_at: search from the earlier of the two
     start = int(row.created_at.timestamp() * 1000)
@@ -254,16 +263,24 @@ def _find_by_client_id(port: ExchangeClient, row: Order) -> OrderReport | None:
         reports = port.all_orders(parse_symbol(row.symbol), start_ms=start)
     except Exception as exc:
         logger.warning("allOrders failed: %s", exc, extra={"client_order_id": row.client_order_id})
-        return None
-    return next((r for r in reports if r.client_order_id == row.client_order_id), None)
+        return None, False
+    return next((r for r in reports if r.client_order_id == row.client_order_id), None), True
 
 
-def _unresolved(account: Account, row: Order, actor: str, result: SyncResult) -> None:
-    result.unresolved.append(row.client_order_id)
+def _unresolved(
+    account: Account, row: Order, actor: str, result: SyncResult, *, absent: bool = False
+) -> None:
+    """``row`` was not found this time; ``absent``: the exchange answered ``openOrders`` and
+    ``allOrders`` without it (not a failed read)."""
     if row.status == OrderStatus.OPEN.value or row.status == OrderStatus.PARTIALLY_FILLED.value:
+        result.unresolved.append(row.client_order_id)
         return  # has an id but the read failed: nothing to escalate yet
     probes = row.probe_count + 1
     changes: dict[str, object] = {"probe_count": probes, "last_probe_at": timezone.now()}
+    if absent and _never_accepted(row, probes):
+        _absent_resolve(account, row, changes, actor, result)
+        return
+    result.unresolved.append(row.client_order_id)
     with transaction.atomic():
         if row.status == OrderStatus.SUBMITTED.value:
             # sent without an ack (crash or lost answer): its outcome is unknown until found
@@ -284,6 +301,40 @@ def _unresolved(account: Account, row: Order, actor: str, result: SyncResult) ->
                 f"after {probes} probes; the account observes only until it is resolved",
                 actor=actor,
             )
+
+
+def _never_accepted(row: Order, probes: int) -> bool:
+    """Whether an order absent from the exchange's answers was never accepted: probed at
+    least ``RECONCILE_ABSENT_PROBES`` times and sent longer ago than
+    ``RECONCILE_ABSENT_MIN_AGE_S`` (above the client's timeout: no answer is still coming)."""
+    sent = row.submitted_at or row.created_at
+    age_s = (timezone.now() - sent).total_seconds()
+    return probes >= settings.RECONCILE_ABSENT_PROBES and age_s >= float(
+        settings.RECONCILE_ABSENT_MIN_AGE_S
+    )
+
+
+def _absent_resolve(
+    account: Account, row: Order, changes: dict[str, object], actor: str, result: SyncResult
+) -> None:
+    old = OrderStatus(row.status)
+    changes = {**changes, "reject_code": "NOT_FOUND"}
+    with transaction.atomic():
+        if not order_transition_apply(
+            order_id=row.pk, old=old, new=OrderStatus.REJECTED, changes=changes
+        ):
+            return  # moved by someone else meanwhile: the next sync sees its new status
+        _audit_status(
+            account,
+            row,
+            OrderStatus.REJECTED.value,
+            actor,
+            f"not in openOrders nor allOrders at probe {changes['probe_count']}, at least "
+            f"{settings.RECONCILE_ABSENT_MIN_AGE_S} s after it was sent: never accepted",
+            action="reconcile.absent",
+        )
+    result.absent.append(row.client_order_id)
+    result.changed[row.client_order_id] = f"{old.value}->{OrderStatus.REJECTED.value}"
 
 
 def _apply(

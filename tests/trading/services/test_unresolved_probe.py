@@ -1,19 +1,29 @@
 """In-flight resolution: an order whose submit answer was lost is re-probed a few seconds apart
-(``RECONCILE_PROBE_DELAYS_S``) by client order id, and escalates at ``RECONCILE_MAX_PROBES``."""
+(``RECONCILE_PROBE_DELAYS_S``) by client order id, and escalates at ``RECONCILE_MAX_PROBES``;
+one the exchange confirms it never accepted (absent from both lists at the
+``RECONCILE_ABSENT_PROBES``-th probe, sent over ``RECONCILE_ABSENT_MIN_AGE_S`` ago) is
+``REJECTED`` with code ``NOT_FOUND``."""
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 import pytest
 from django.test import override_settings
+from django.utils import timezone
 
 from trading.domain.orders import OrderStatus, OrderType, Side
 from trading.domain.reports import OrderReport
 from trading.domain.symbols import Symbol
 from trading.models import Alert, AuditEvent, Order
+from trading.selectors import account_get
 from trading.services.accounts import account_create
-from trading.services.reconcile import unresolved_orders_probe
+from trading.services.reconcile import (
+    escalated_unknown_orders,
+    orders_sync,
+    unresolved_orders_probe,
+)
 
 pytestmark = pytest.mark.django_db
 ACTOR = "test:probe"
@@ -70,8 +80,6 @@ def lost() -> Order:
 
 
 def _probe(exchange: LateExchange, slept: list[float], owned=lambda: True) -> int:
-    from trading.selectors import account_get
-
     return unresolved_orders_probe(
         account=account_get(name="probed"),
         port=exchange,
@@ -124,3 +132,72 @@ def test_nothing_to_probe_sleeps_not_at_all() -> None:
 
     assert _probe(exchange, slept) == 0
     assert slept == [] and exchange.lookups == 0
+
+
+class FailingAllOrders(LateExchange):
+    """Open orders answer (without the order); ``allOrders`` fails every time."""
+
+    def all_orders(self, symbol: Symbol, start_ms: int | None = None, **_: object):
+        raise ConnectionError("allOrders: 503")
+
+
+def _sent_ago(order: Order, seconds: float) -> None:
+    Order.objects.filter(pk=order.pk).update(
+        submitted_at=timezone.now() - dt.timedelta(seconds=seconds)
+    )
+
+
+def test_an_order_the_exchange_never_accepted_is_rejected_not_found(lost: Order) -> None:
+    _sent_ago(lost, 31)  # older than RECONCILE_ABSENT_MIN_AGE_S (30): no answer can be on its way
+    exchange, slept = LateExchange(hidden=10**6), []
+
+    probes = _probe(exchange, slept)
+
+    lost.refresh_from_db()
+    assert probes == 3 and lost.probe_count == 3  # RECONCILE_ABSENT_PROBES
+    assert (lost.status, lost.reject_code) == ("REJECTED", "NOT_FOUND")
+    [audit] = AuditEvent.objects.filter(action="reconcile.absent", object_id=COID)
+    assert (audit.before["status"], audit.after["status"]) == ("UNKNOWN", "REJECTED")
+    assert not Alert.objects.filter(kind="UNKNOWN_ORDER_UNRESOLVED").exists()
+
+
+def test_a_recent_absent_order_stays_unknown_while_an_answer_may_still_come(lost: Order) -> None:
+    _sent_ago(lost, 5)
+    exchange, slept = LateExchange(hidden=10**6), []
+
+    _probe(exchange, slept)
+
+    lost.refresh_from_db()
+    assert lost.status == "UNKNOWN" and lost.probe_count == 3
+
+
+def test_a_failed_lookup_never_counts_as_absent(lost: Order) -> None:
+    _sent_ago(lost, 3600)
+    exchange, slept = FailingAllOrders(hidden=10**6), []
+
+    _probe(exchange, slept)
+
+    lost.refresh_from_db()
+    assert lost.status == "UNKNOWN" and lost.probe_count == 3
+    assert not AuditEvent.objects.filter(action="reconcile.absent").exists()
+
+
+def test_an_escalated_order_confirmed_absent_later_is_resolved_and_lifts_observe_only(
+    lost: Order,
+) -> None:
+    exchange = LateExchange(hidden=10**6)
+    with override_settings(RECONCILE_MAX_PROBES=2):
+        _probe(exchange, [])  # young: escalates at 2 probes
+        assert escalated_unknown_orders(account_get(name="probed")) == 1
+        _sent_ago(lost, 60)
+        # the periodic reconciliation goes on probing escalated orders
+        orders_sync(
+            account=account_get(name="probed"),
+            port=exchange,
+            open_orders=exchange.open_orders(),
+            actor=ACTOR,
+        )
+
+    lost.refresh_from_db()
+    assert (lost.status, lost.reject_code) == ("REJECTED", "NOT_FOUND")
+    assert escalated_unknown_orders(account_get(name="probed")) == 0

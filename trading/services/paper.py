@@ -14,7 +14,7 @@ only the header and the balances (balances are always read: a direct edit of the
 any other revision (another process saved, a restart, a rolled-back save) reads every row
 again. A save writes the header (a new revision), balances that changed, new and changed
 orders and new fills, and reads back only the rows it wrote, so the kept state is exactly
-what a full read would return (on SQLite, decimals come back as floats: the kept state is the
+what a full read would return (kept at once: a rollback leaves the old revision in the rows) (on SQLite, decimals come back as floats: the kept state is the
 rounded one, as a restart would see it). Orders and fills are written only by this module.
 
 Fill rules are the simulated venue's (README "Fill rules"); the paper cycle feeds the venue
@@ -24,7 +24,6 @@ session would replay, so a resting order fills exactly when it would there.
 
 from __future__ import annotations
 
-import functools
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,7 +31,6 @@ from decimal import Decimal
 from weakref import WeakKeyDictionary
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
 from trading.domain.decimals import decimal_trim
@@ -77,9 +75,13 @@ _histories: dict[str, _History] = {}
 _baselines: WeakKeyDictionary[SimulatedVenue, _Baseline] = WeakKeyDictionary()
 
 
-def paper_cache_forget() -> None:
-    """Forget the orders and fills kept per account (tests; what a worker restart does)."""
-    _histories.clear()
+def paper_cache_forget(*, account: str | None = None) -> None:
+    """Forget the orders and fills kept for ``account`` (every account by default), as a
+    worker restart does (tests)."""
+    if account is None:
+        _histories.clear()
+    else:
+        _histories.pop(account, None)
 
 
 def paper_venue_load(
@@ -142,7 +144,7 @@ def paper_venue_save(
     Writes the header with a new revision, balances that changed, new and changed orders and
     new fills (fills never change) against what the venue was loaded from (every stored row
     when the venue was not loaded by :func:`paper_venue_load`); the account's kept history
-    becomes the rows written once the transaction commits (module docstring)."""
+    becomes the rows as written, under the new revision (module docstring)."""
     state = venue.state()
     name = account.name
     base = _baselines.get(venue)
@@ -190,7 +192,9 @@ def paper_venue_save(
     else:
         history = _history_merge(name, revision, base.history, written, len(state.fills))
     _baselines[venue] = _Baseline(history, dict(state.balances))
-    transaction.on_commit(functools.partial(_histories.__setitem__, name, history))
+    # Kept at once: if the transaction rolls back, the rows keep the old revision and the
+    # next load reads them all again.
+    _histories[name] = history
 
 
 def _history_merge(

@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.core.management import call_command
+from django.db import connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 
 from ledger.models import EquitySnapshot, LedgerFill
 from meva.locks import single_flight
@@ -30,12 +32,23 @@ from trading.domain.venue import FillModel
 from trading.exchange.btcturk.client import btcturk_client_from_settings
 from trading.exchange.sandbox import SandboxServer, start_sandbox
 from trading.exchange.simulated import SimulatedExchange
-from trading.models import Account, Alert, AuditEvent, Cycle, CycleDecision, Order, PaperBalance
+from trading.models import (
+    Account,
+    Alert,
+    AuditEvent,
+    Cycle,
+    CycleDecision,
+    Order,
+    PaperBalance,
+    PaperTrade,
+    PaperVenue,
+)
 from trading.services.accounts import account_create
 from trading.services.control import control_arm, kill_switch_engage, kill_switch_release
 from trading.services.cycle import cycle_run, reconciled_accounts_forget
 from trading.services.execution import plan_execute
 from trading.services.export import dataset_export
+from trading.services.paper import paper_cache_forget
 from trading.services.reconcile import balances_check, orders_reconcile
 from trading.services.risk import risk_limits_from_settings
 
@@ -119,14 +132,16 @@ def test_a_paper_session_records_cycles_decisions_orders_fills_and_equity(exchan
 
 
 def test_a_restored_paper_venue_continues_exactly_like_an_uninterrupted_one(exchange) -> None:
-    # Every cycle restores the venue from its rows; a second account whose worker "restarts"
-    # (reconciled set forgotten) before every cycle must trade exactly like the first.
+    # The steady account's process keeps its venue's orders and fills between cycles; a
+    # second account whose worker "restarts" (reconciled set and kept history forgotten)
+    # before every cycle restores everything from its rows and must trade exactly alike.
     _account("steady", "paper")
     _account("restarted", "paper")
     for _ in range(25):
         exchange.advance(1)
         cycle_run(account_name="steady", actor=ACTOR)
         reconciled_accounts_forget()
+        paper_cache_forget(account="restarted")
         cycle_run(account_name="restarted", actor=ACTOR)
 
     def fills(name: str) -> list[tuple]:
@@ -135,6 +150,33 @@ def test_a_restored_paper_venue_continues_exactly_like_an_uninterrupted_one(exch
 
     assert fills("steady")
     assert fills("steady") == fills("restarted")
+
+
+def test_a_paper_cycle_reads_only_the_venue_rows_it_wrote_since_its_last_save(exchange) -> None:
+    _account("kept", "paper")
+    _cycles(exchange, ["kept"], 20)
+    assert PaperTrade.objects.filter(account="kept").count() >= 2  # history to not re-read
+
+    with CaptureQueriesContext(connection) as queries:
+        _cycles(exchange, ["kept"], 1)
+    history_reads = [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].startswith("SELECT")
+        and ("trading_papertrade" in q["sql"] or "trading_paperorder" in q["sql"])
+    ]
+    # only read-backs of rows this cycle wrote: fills after a seq, orders by id
+    assert all('"seq" >' in sql or '"order_id" IN' in sql for sql in history_reads)
+
+    # another process's save (a new revision) makes the next load read every row again
+    PaperVenue.objects.filter(account="kept").update(revision="elsewhere")
+    with CaptureQueriesContext(connection) as queries:
+        cycle = _cycles(exchange, ["kept"], 1)[0]
+    assert cycle.status == "completed"
+    assert any(
+        "trading_papertrade" in q["sql"] and '"seq" >' not in q["sql"]
+        for q in queries.captured_queries
+    )
 
 
 def test_a_live_account_ledger_equals_the_sandbox_balances_after_every_cycle(exchange) -> None:

@@ -65,8 +65,8 @@ def test_it_names_the_bad_part_of_an_invalid_faults_spec(served: list) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--api-key", "k", "--api-secret", "not base64!"), "--api-secret is not valid base64"),
-        (("--api-key", "k"), "both --api-key and --api-secret"),
+        (("--api-key", "k", "--api-secret", "ZGVtbw=="), "visible to every user through ps"),
+        (("--api-key", "k"), "give --api-key with its secret"),
         (("--balance", "TRY=-5"), "--balance"),
         (("--speed", "-1"), "--speed"),
     ],
@@ -85,7 +85,11 @@ def test_an_unknown_dataset_name_is_an_error(served: list) -> None:
 
 
 @pytest.mark.django_db
-def test_it_serves_an_imported_dataset_by_name_and_prints_the_exports(served: list) -> None:
+def test_it_serves_an_imported_dataset_by_name_and_prints_the_exports(
+    served: list, tmp_path: Path
+) -> None:
+    secret_file = tmp_path / "sandbox.secret"
+    secret_file.write_text("ZGVtby1zZWNyZXQ=\n")
     row = dataset_import(path=SAMPLE, name="sample-try").dataset
     out = StringIO()
     call_command(
@@ -96,8 +100,8 @@ def test_it_serves_an_imported_dataset_by_name_and_prints_the_exports(served: li
         "0",
         "--api-key",
         "demo-key",
-        "--api-secret",
-        "ZGVtby1zZWNyZXQ=",
+        "--api-secret-file",
+        str(secret_file),
         "--balance",
         "try=2500",
         "--speed",
@@ -150,3 +154,25 @@ def test_the_command_serves_over_http_until_interrupted(tmp_path: Path) -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_the_secret_comes_from_the_environment(served: list, monkeypatch) -> None:
+    monkeypatch.setenv("SANDBOX_API_SECRET", "ZGVtby1zZWNyZXQ=")
+    run("--api-key", "env-key")
+    [config] = served
+    [account] = config.accounts
+    assert (account.api_key, account.api_secret) == ("env-key", "ZGVtby1zZWNyZXQ=")
+
+
+def test_a_bad_secret_file_is_named_and_its_contents_never_echoed(
+    served: list, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.delenv("SANDBOX_API_SECRET", raising=False)
+    secret_file = tmp_path / "not-a-secret"
+    secret_file.write_text("PRIVATE-KEY-MATERIAL!!")
+    with pytest.raises(CommandError) as raised:
+        run("--api-key", "k", "--api-secret-file", str(secret_file))
+    assert "not valid base64" in str(raised.value)
+    assert "PRIVATE-KEY-MATERIAL" not in str(raised.value)
+    with pytest.raises(CommandError, match="not a regular file"):
+        run("--api-key", "k", "--api-secret-file", str(tmp_path))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import os
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -31,7 +33,7 @@ class Command(BaseCommand):
         "per wall second (60 with 1m bars = one bar per second); --speed 0 is manual: bars "
         "advance only through POST /sandbox/advance?bars=N. --faults takes "
         "'kind=rate[:arg],...,seed=N' with kinds latency, http429, http5xx, order_timeout, "
-        "ws_drop (see trading/exchange/sandbox/faults.py)."
+        "ws_drop, trade_dup (see trading/exchange/sandbox/faults.py). The API secret of --api-key comes from --api-secret-file or SANDBOX_API_SECRET, never argv."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -42,7 +44,13 @@ class Command(BaseCommand):
             "--allow-remote", action="store_true", help="allow a non-loopback --host"
         )
         parser.add_argument("--api-key", help="default: a generated key")
-        parser.add_argument("--api-secret", help="base64; default: a generated secret")
+        parser.add_argument(
+            "--api-secret-file",
+            type=Path,
+            help="file holding the base64 secret for --api-key (or set SANDBOX_API_SECRET); "
+            "never on the command line, where ps shows it",
+        )
+        parser.add_argument("--api-secret", help=argparse.SUPPRESS)
         parser.add_argument(
             "--balance",
             action="append",
@@ -73,7 +81,7 @@ class Command(BaseCommand):
             host=host,
             port=options["port"],
             allow_remote=options["allow_remote"],
-            accounts=_accounts(options["api_key"], options["api_secret"], balances),
+            accounts=_accounts(options["api_key"], _secret(options), balances),
             default_balances=balances,
             speed=options["speed"],
             faults=faults,
@@ -128,15 +136,45 @@ def _balances(items: list[str]) -> dict[str, Decimal]:
     return out
 
 
+SECRET_ENV = "SANDBOX_API_SECRET"
+MAX_SECRET_FILE_BYTES = 4096
+
+
+def _secret(options: dict) -> str | None:
+    """The secret for ``--api-key``: from ``--api-secret-file`` or ``SANDBOX_API_SECRET``, never
+    from the command line (``ps`` shows every process's arguments)."""
+    if options.get("api_secret") is not None:
+        raise CommandError(
+            f"--api-secret on the command line is visible to every user through ps: put the "
+            f"secret in a file (--api-secret-file PATH) or in {SECRET_ENV}"
+        )
+    path = options.get("api_secret_file")
+    if path is not None:
+        if not path.is_file():
+            raise CommandError(f"--api-secret-file {path}: not a regular file")
+        if path.stat().st_size > MAX_SECRET_FILE_BYTES:
+            raise CommandError(f"--api-secret-file {path}: larger than {MAX_SECRET_FILE_BYTES} B")
+        try:
+            return path.read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            # the contents are never echoed: the file could be any secret
+            raise CommandError(
+                f"--api-secret-file {path}: unreadable ({type(exc).__name__})"
+            ) from None
+    return os.environ.get(SECRET_ENV) or None
+
+
 def _accounts(
     key: str | None, secret: str | None, balances: dict[str, Decimal]
 ) -> tuple[AccountSpec, ...]:
     if key is None and secret is None:
         return ()
     if not key or not secret:
-        raise CommandError("give both --api-key and --api-secret, or neither")
+        raise CommandError(
+            f"give --api-key with its secret (--api-secret-file or {SECRET_ENV}), or neither"
+        )
     try:
-        decode_secret(secret, variable="--api-secret")
+        decode_secret(secret, variable="the sandbox API secret")
     except ConfigurationError as exc:
         raise CommandError(str(exc)) from None
     return (AccountSpec(key, secret, balances),)

@@ -171,7 +171,10 @@ def start_view(model_admin, request: HttpRequest) -> HttpResponse:
             form.add_error(None, str(exc))
         else:
             run.refresh_from_db()  # an eager Celery ran it already
-            messages.success(request, f"{backtest_title(run)} queued ({run.status}).")
+            if run.status in TERMINAL:  # eager Celery (no broker): it ran in this request
+                messages.success(request, f"{backtest_title(run)} ran: {run.status}.")
+            else:
+                messages.success(request, f"{backtest_title(run)} queued; this page follows it.")
             return HttpResponseRedirect(reverse("admin:replay_backtestrun_change", args=[run.pk]))
     context = {
         **model_admin.admin_site.each_context(request),

@@ -191,7 +191,8 @@ def test_a_failed_run_shows_its_error_and_no_chart(admin_client: Client, dataset
     assert "No cycles recorded for this run." in html
     assert 'id="equity-chart"' not in html
     assert "RuntimeError: boom" in html
-    assert metric(html, "return_pct") == "—"
+    assert "Metrics appear when the run has completed." in html
+    assert 'id="run-metrics"' not in html
     assert 'data-running="false"' in html
 
 
@@ -388,6 +389,9 @@ def test_starting_a_backtest_creates_the_run_and_queues_the_task(
     )
     assert len(callbacks) == 1
     delay.assert_called_once_with(run.pk, "0.25")
+    page_html = admin_client.get(response["Location"]).content.decode()
+    assert "queued; this page follows it." in page_html
+    assert 'data-running="true"' in page_html
     event = AuditEvent.objects.get(action="backtest.start")
     assert (event.actor, event.object_id, event.reason) == (
         "user:admin",
@@ -407,7 +411,7 @@ def test_without_a_broker_the_started_backtest_runs_at_once(
     assert (run.status, run.progress_pct, run.cycles) == ("completed", 100, 576)  # two days
     html = response.content.decode()
     assert f"<h1>Backtest #{run.pk} · usdt · sma_cross</h1>" in html
-    assert "queued (completed)" in html
+    assert f"Backtest #{run.pk} · usdt · sma_cross ran: completed." in html
 
 
 @pytest.mark.parametrize(

@@ -83,6 +83,13 @@ DEFAULT_SQLITE = f"sqlite:///{BASE_DIR / 'var' / 'meva.sqlite3'}"
 DATABASES = {"default": env.db_url("DATABASE_URL", DEFAULT_SQLITE)}
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    # Write-ahead log: readers (web, API) do not block the writer (worker, beat) and a commit
+    # appends to the log with one fsync instead of a rollback journal's several (about 0.2
+    # instead of 4 ms a commit here); synchronous=FULL keeps every commit durable, since an
+    # order's row commits before its exchange call. An init_command in DATABASE_URL wins.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "init_command", "PRAGMA journal_mode=WAL;PRAGMA synchronous=FULL"
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis / Celery ------------------------------------------------------------------------

@@ -217,16 +217,17 @@ def test_the_database_refuses_a_duplicate_client_order_id() -> None:
         order_create(client_order_id="mv-BTCTRY-b-1-ffffffffffff")
 
 
-def test_the_admin_panel_shows_every_reason_and_its_arm_action_records_the_user(
+def test_the_admin_panel_shows_every_reason_and_the_console_arm_records_the_user(
     default_environment: Settings, admin_client: Client, admin_user: User
 ) -> None:
     page = admin_client.get("/admin/trading/tradingcontrol/")
     assert page.status_code == 200
     assert "BLOCKED (submit): DRY_RUN, KILL_SWITCH" in page.content.decode()
 
+    # the switches are console buttons with a typed reason and phrase (trading.console)
     admin_client.post(
-        "/admin/trading/tradingcontrol/",
-        {"action": "control_arm", "_selected_action": ["1"]},
+        "/admin/console/control/arm/",
+        {"reason": "market open", "acknowledgement": "I_UNDERSTAND"},
     )
 
     control = TradingControl.objects.get(pk=1)

@@ -17,3 +17,5 @@ from django.contrib import admin  # noqa: E402
 admin.site.site_header = "Meva console"
 admin.site.site_title = "Meva"
 admin.site.index_title = "Control panel"
+# "View site" opens the operator console's dashboard (the admin's index, trading.console)
+admin.site.site_url = "/admin/"

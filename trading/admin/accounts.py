@@ -15,7 +15,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils.html import format_html_join
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 
 from meva.errors import ApplicationError
 from trading.domain.strategies.registry import STRATEGY_REGISTRY
@@ -74,6 +75,7 @@ class AccountAdmin(admin.ModelAdmin):
     form = AccountForm
     list_display = (
         "name",
+        "console_page",
         "mode",
         "strategy",
         "symbol_text",
@@ -95,6 +97,14 @@ class AccountAdmin(admin.ModelAdmin):
         "updated_at",
     )
     actions = ("enable", "disable", "stop_entries_on", "stop_entries_off")
+
+    def view_on_site(self, obj: Account) -> str:
+        """The change form's "View on site" button opens the account's console page."""
+        return reverse("console:account", args=[obj.name])
+
+    @admin.display(description="console")
+    def console_page(self, obj: Account) -> str:
+        return format_html('<a href="{}">dashboard</a>', self.view_on_site(obj))
 
     def get_fields(self, request: HttpRequest, obj: Account | None = None) -> list[str]:
         fields = [*CONFIG_FIELDS, "enabled", "stop_entries", "reason"]

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db.models import OuterRef, Subquery
 from django.http import HttpRequest
+
+from trading.templatetags.meva_numbers import format_money, format_qty
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -34,3 +37,48 @@ class ReadOnlyInline(admin.TabularInline):
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+
+def decimal_column(
+    field: str,
+    *,
+    kind: str = "qty",
+    places: int = 2,
+    step: str | None = None,
+    description: str | None = None,
+):
+    """A list column showing the Decimal ``field`` at meaningful precision, never padded to the
+    stored 20 places (``trading.templatetags.meva_numbers``): ``kind="money"`` quote amounts at
+    ``places``; ``"percent"`` a value already in percent (0..100) with `` %``; ``"qty"``
+    quantities and prices, quantized to the row's attribute ``step`` (a tick or step size
+    annotated by :class:`InstrumentStepsMixin`) when it has one, else trimmed (at most 8
+    places). Sorts by ``field``."""
+
+    def show(modeladmin: admin.ModelAdmin, obj: object) -> str:
+        value = getattr(obj, field)
+        if kind == "money":
+            return format_money(value, places)
+        if kind == "percent":
+            return "—" if value is None else f"{format_money(value, places)} %"
+        return format_qty(value, getattr(obj, step, None) if step else None)
+
+    show.__name__ = f"{field}_shown"
+    return admin.display(description=description or field.replace("_", " "), ordering=field)(show)
+
+
+class InstrumentStepsMixin:
+    """Annotates each row with its instrument's ``_tick`` and ``_step`` (one subquery each,
+    matched on the row's ``symbol`` field) for :func:`decimal_column`."""
+
+    def get_queryset(self, request: HttpRequest):
+        from trading.models import Instrument
+
+        instrument = Instrument.objects.filter(symbol=OuterRef("symbol"))
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                _tick=Subquery(instrument.values("tick_size")[:1]),
+                _step=Subquery(instrument.values("step_size")[:1]),
+            )
+        )

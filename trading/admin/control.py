@@ -1,70 +1,63 @@
-"""Admin: instruments and the trading control panel (arm, kill switch, effective gate).
+"""Admin: instruments (read-only: ``sync_instruments`` writes them) and the trading control row.
 
-The control actions call ``trading.services.control``, which audits every change.
+The switches are changed on the operator console's dashboard (``trading.console``): buttons
+with a confirmation step, a typed reason and, to arm, the typed acknowledgement phrase; the
+services in ``trading.services.control`` audit every change. This page shows the row and the
+effective gate, and links to the dashboard.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
-from django.utils.html import format_html_join
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 
-from meva.errors import ApplicationError
-from trading.domain.gate import LIVE_TRADING_ACK_PHRASE, GateAction
+from trading.admin.base import ReadOnlyAdmin, decimal_column
+from trading.domain.gate import GateAction
 from trading.models import Instrument, TradingControl
-from trading.services import control as control_services
 from trading.services.gate import gate_state
 
 
+def switch_badge(on: bool, on_text: str, off_text: str, on_class: str) -> str:
+    """A state badge: ``on_text`` in ``on_class`` colours when on, a neutral ``off_text``."""
+    if on:
+        return format_html('<span class="badge {}">{}</span>', on_class, on_text)
+    return format_html('<span class="badge badge-neutral">{}</span>', off_text)
+
+
 @admin.register(Instrument)
-class InstrumentAdmin(admin.ModelAdmin):
+class InstrumentAdmin(ReadOnlyAdmin):
     list_display = (
         "symbol",
         "pair",
         "status",
-        "tick_size",
-        "step_size",
-        "min_notional",
-        "min_price",
-        "max_price",
+        "tick_size_shown",
+        "step_size_shown",
+        "min_notional_shown",
+        "min_price_shown",
+        "max_price_shown",
         "updated_at",
     )
     list_filter = ("status", "quote")
     search_fields = ("symbol", "pair", "base")
-    readonly_fields = ("updated_at",)
-
-
-def _control_action(
-    service: Callable[..., TradingControl], label: str, **extra: str
-) -> Callable[[admin.ModelAdmin, HttpRequest, QuerySet], None]:
-    """An admin action that calls ``service(user=..., reason=..., **extra)``, reports the gate."""
-
-    def action(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
-        try:
-            service(user=request.user, reason=f"admin action: {label} by {request.user}", **extra)
-        except ApplicationError as exc:
-            modeladmin.message_user(request, str(exc), messages.ERROR)
-            return
-        decision = gate_state()
-        modeladmin.message_user(request, f"{label}: done. Gate now {decision.summary}")
-
-    action.__name__ = service.__name__
-    return admin.action(description=label)(action)
+    tick_size_shown = decimal_column("tick_size")
+    step_size_shown = decimal_column("step_size")
+    min_notional_shown = decimal_column("min_notional")
+    min_price_shown = decimal_column("min_price")
+    max_price_shown = decimal_column("max_price")
 
 
 @admin.register(TradingControl)
 class TradingControlAdmin(admin.ModelAdmin):
-    """The control panel: switches are changed by actions only; the gate state is shown live."""
+    """The control row, read-only here: the dashboard's buttons change the switches."""
 
     list_display = (
         "__str__",
-        "armed",
+        "armed_state",
         "armed_by",
         "armed_at",
-        "kill_switch",
+        "kill_switch_state",
         "kill_switch_by",
         "kill_switch_at",
         "effective_submit",
@@ -74,29 +67,25 @@ class TradingControlAdmin(admin.ModelAdmin):
         "effective_submit",
         "effective_cancel",
         "gate_reasons",
-        "armed",
+        "armed_state",
         "armed_by",
         "armed_at",
-        "kill_switch",
+        "kill_switch_state",
         "kill_switch_by",
         "kill_switch_at",
         "reason",
+        "console",
     )
     readonly_fields = fields
-    actions = (
-        # Interim: the action itself passes the acknowledgement phrase. The operator console
-        # (a later issue) replaces it with a form where the operator types the phrase.
-        _control_action(
-            control_services.control_arm,
-            "Arm trading",
-            acknowledgement=LIVE_TRADING_ACK_PHRASE,
-        ),
-        _control_action(control_services.control_disarm, "Disarm trading"),
-        _control_action(control_services.kill_switch_engage, "Engage kill switch"),
-        _control_action(control_services.kill_switch_release, "Release kill switch"),
-    )
+    actions = None  # the switches are buttons on the dashboard, with a typed reason
+
+    class Media:
+        css = {"all": ("console/console.css",)}
 
     def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
@@ -105,8 +94,23 @@ class TradingControlAdmin(admin.ModelAdmin):
     def changelist_view(
         self, request: HttpRequest, extra_context: dict | None = None
     ) -> HttpResponse:
-        TradingControl.load()  # the panel always has its one row to act on
+        TradingControl.load()  # the panel always has its one row to show
         return super().changelist_view(request, extra_context)
+
+    @admin.display(description="arm flag", ordering="armed")
+    def armed_state(self, obj: TradingControl) -> str:
+        return switch_badge(obj.armed, "ARMED", "not armed", "badge-warn")
+
+    @admin.display(description="kill switch", ordering="kill_switch")
+    def kill_switch_state(self, obj: TradingControl) -> str:
+        return switch_badge(obj.kill_switch, "ENGAGED", "off", "badge-danger")
+
+    @admin.display(description="change the switches")
+    def console(self, obj: TradingControl) -> str:
+        return format_html(
+            '<a href="{}#gate">on the dashboard</a> (buttons, a typed reason, audited)',
+            reverse("console:dashboard"),
+        )
 
     @admin.display(description="effective gate (submit)")
     def effective_submit(self, obj: TradingControl) -> str:

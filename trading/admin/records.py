@@ -7,7 +7,12 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from trading.admin.base import ReadOnlyAdmin, ReadOnlyInline
+from trading.admin.base import (
+    InstrumentStepsMixin,
+    ReadOnlyAdmin,
+    ReadOnlyInline,
+    decimal_column,
+)
 from trading.models import (
     Candle,
     Cycle,
@@ -21,16 +26,16 @@ from trading.models import (
 
 
 @admin.register(Order)
-class OrderAdmin(ReadOnlyAdmin):
+class OrderAdmin(InstrumentStepsMixin, ReadOnlyAdmin):
     list_display = (
         "client_order_id",
         "account",
         "symbol",
         "side",
         "order_type",
-        "price",
-        "quantity",
-        "filled_quantity",
+        "price_shown",
+        "quantity_shown",
+        "filled_quantity_shown",
         "status",
         "reject_code",
         "created_at",
@@ -38,6 +43,9 @@ class OrderAdmin(ReadOnlyAdmin):
     list_filter = ("status", "side", "order_type", "account")
     search_fields = ("client_order_id", "exchange_order_id", "symbol")
     date_hierarchy = "created_at"
+    price_shown = decimal_column("price", step="_tick")
+    quantity_shown = decimal_column("quantity", step="_step")
+    filled_quantity_shown = decimal_column("filled_quantity", step="_step", description="filled")
 
 
 class CycleDecisionInline(ReadOnlyInline):
@@ -58,9 +66,10 @@ class CycleAdmin(ReadOnlyAdmin):
         "now_ms",
         "started_at",
         "finished_at",
-        "equity",
+        "equity_shown",
         "no_trade_reason",
     )
+    equity_shown = decimal_column("equity", kind="money", description="equity")
     list_filter = ("status", "mode", "risk_mode", "account")
     search_fields = ("account", "no_trade_reason", "error")
     fields = (
@@ -80,9 +89,23 @@ class CycleAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Candle)
-class CandleAdmin(ReadOnlyAdmin):
-    list_display = ("symbol", "interval_s", "ts_ms", "open", "high", "low", "close", "volume")
+class CandleAdmin(InstrumentStepsMixin, ReadOnlyAdmin):
+    list_display = (
+        "symbol",
+        "interval_s",
+        "ts_ms",
+        "open_shown",
+        "high_shown",
+        "low_shown",
+        "close_shown",
+        "volume_shown",
+    )
     list_filter = ("symbol", "interval_s")
+    open_shown = decimal_column("open", step="_tick")
+    high_shown = decimal_column("high", step="_tick")
+    low_shown = decimal_column("low", step="_tick")
+    close_shown = decimal_column("close", step="_tick")
+    volume_shown = decimal_column("volume", step="_step")
 
 
 @admin.register(PaperVenue)
@@ -92,12 +115,14 @@ class PaperVenueAdmin(ReadOnlyAdmin):
 
 @admin.register(PaperBalance)
 class PaperBalanceAdmin(ReadOnlyAdmin):
-    list_display = ("account", "asset", "free", "locked")
+    list_display = ("account", "asset", "free_shown", "locked_shown")
+    free_shown = decimal_column("free")
+    locked_shown = decimal_column("locked")
     list_filter = ("account",)
 
 
 @admin.register(PaperOrder)
-class PaperOrderAdmin(ReadOnlyAdmin):
+class PaperOrderAdmin(InstrumentStepsMixin, ReadOnlyAdmin):
     list_display = (
         "account",
         "order_id",
@@ -105,17 +130,20 @@ class PaperOrderAdmin(ReadOnlyAdmin):
         "symbol",
         "side",
         "order_type",
-        "price",
-        "quantity",
-        "filled",
+        "price_shown",
+        "quantity_shown",
+        "filled_shown",
         "status",
     )
     list_filter = ("account", "status", "symbol")
     search_fields = ("client_order_id", "order_id")
+    price_shown = decimal_column("price", step="_tick")
+    quantity_shown = decimal_column("quantity", step="_step")
+    filled_shown = decimal_column("filled", step="_step")
 
 
 @admin.register(PaperTrade)
-class PaperTradeAdmin(ReadOnlyAdmin):
+class PaperTradeAdmin(InstrumentStepsMixin, ReadOnlyAdmin):
     list_display = (
         "account",
         "seq",
@@ -123,11 +151,14 @@ class PaperTradeAdmin(ReadOnlyAdmin):
         "client_order_id",
         "symbol",
         "side",
-        "price",
-        "quantity",
-        "fee",
+        "price_shown",
+        "quantity_shown",
+        "fee_shown",
         "fee_asset",
         "ts_ms",
     )
     list_filter = ("account", "symbol", "side")
     search_fields = ("trade_id", "client_order_id")
+    price_shown = decimal_column("price", step="_tick")
+    quantity_shown = decimal_column("quantity", step="_step")
+    fee_shown = decimal_column("fee")

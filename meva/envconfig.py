@@ -18,6 +18,24 @@ TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 
 
+SUPPORTED_DATABASE_ENGINES = frozenset(
+    {"django.db.backends.sqlite3", "django.db.backends.postgresql"}
+)
+
+
+def url_without_password(url: str) -> str:
+    """``url`` with the password of its ``user:password@`` part replaced by ``***``."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return "(unparsable URL)"
+    if not password:
+        return url
+    netloc = parts.netloc.replace(f":{password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
 class StrictEnv:
     """Typed, validated reads of environment variables (shape: name -> value)."""
 
@@ -102,14 +120,22 @@ class StrictEnv:
         return value
 
     def db_url(self, name: str, default: str) -> dict:
+        """A database URL for one of the supported backends (SQLite, PostgreSQL). Errors show
+        the URL with its password masked."""
         value = self.str(name, default)
+        shown = url_without_password(value)
         try:
             config = environ.Env.db_url_config(value)
         except Exception as exc:  # django-environ raises several types for bad URLs
-            raise ImproperlyConfigured(f"{name}={value!r} is not a database URL: {exc}") from None
-        if not config.get("ENGINE"):  # django-environ only warns about an unknown scheme
+            problem = str(exc).replace(value, shown)
             raise ImproperlyConfigured(
-                f"{name}={value!r} is not a database URL (use sqlite:///path or postgres://...)"
+                f"{name}={shown!r} is not a database URL: {problem}"
+            ) from None
+        if config.get("ENGINE") not in SUPPORTED_DATABASE_ENGINES:
+            scheme = urlsplit(value).scheme or "(none)"
+            raise ImproperlyConfigured(
+                f"{name}={shown!r}: database scheme {scheme!r} is not supported "
+                "(use sqlite:///path or postgres://user@host:port/name)"
             )
         return config
 

@@ -102,7 +102,20 @@ def _cycle_locked(
             return _cycle_failed_early(account, f"STARTUP_RECONCILE_FAILED: {exc}")
         _reconciled_here.add(account.name)
         account.refresh_from_db()
-    now = now_ms if now_ms is not None else cycle_clock(account, ports)
+    try:
+        now = now_ms if now_ms is not None else cycle_clock(account, ports)
+    except Exception as exc:  # like any other failure: a failed row and an alert, no raise
+        logger.exception("reading the cycle clock failed", extra={"account": account.name})
+        error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        cycle = _cycle_failed_early(account, f"CLOCK_FAILED: {error}")
+        alert_raise(
+            kind="CYCLE_FAILED",
+            severity=AlertSeverity.WARNING,
+            account=account.name,
+            message=f"cycle {cycle.pk} failed: the cycle clock could not be read: {error}",
+            actor=actor,
+        )
+        return cycle
     if account.last_cycle_ms is not None and now <= account.last_cycle_ms:
         return _cycle_skipped(
             account, f"CLOCK_NOT_ADVANCED: {now} <= last cycle {account.last_cycle_ms}", now

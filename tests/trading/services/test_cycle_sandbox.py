@@ -179,6 +179,22 @@ def test_a_paper_cycle_reads_only_the_venue_rows_it_wrote_since_its_last_save(ex
     )
 
 
+def test_a_cycle_whose_clock_cannot_be_read_is_a_failed_row_with_an_alert(exchange) -> None:
+    _account("no-clock", "paper")
+    _cycles(exchange, ["no-clock"], 1)
+    exchange.advance(1)
+    exchange.faults.force("http5xx", count=50, method="GET", path="/api/v2/ticker")
+
+    cycle = cycle_run(account_name="no-clock", actor=ACTOR)
+    exchange.faults.clear()
+
+    assert cycle.status == "failed"
+    assert cycle.no_trade_reason == "CLOCK_FAILED"
+    assert cycle.error.startswith("CLOCK_FAILED: ")
+    assert Alert.objects.filter(account="no-clock", kind="CYCLE_FAILED").exists()
+    assert _cycles(exchange, ["no-clock"], 1)[0].status == "completed"
+
+
 def test_a_live_account_ledger_equals_the_sandbox_balances_after_every_cycle(exchange) -> None:
     _account("live", "live")
     for _ in range(30):

@@ -209,7 +209,7 @@ class BacktestRunAdmin(ReadOnlyAdmin):
     def _run_context(self, run: BacktestRun) -> dict[str, object]:
         filter_query = f"?run__id__exact={run.pk}"
         links = [
-            (label, reverse(f"admin:replay_{model}_changelist") + filter_query, rows.count())
+            (label, reverse(f"admin:replay_{model}_changelist") + filter_query, f"{rows.count():,}")
             for label, model, rows in (
                 ("Trades", "backtesttrade", run.trade_rows),
                 ("Fills", "backtestfill", run.fill_rows),

@@ -124,7 +124,7 @@ def backtest_metrics(run: BacktestRun) -> list[Metric]:
             _number(run.max_drawdown_pct, 2, "%"),
             "low",
         ),
-        Metric("sharpe", "Sharpe ratio (annualized)", run.sharpe, _number(run.sharpe, 2), "high"),
+        Metric("sharpe", "Sharpe (annualized)", run.sharpe, _number(run.sharpe, 2), "high"),
         Metric("win_rate", "Win rate", win, _number(win, 2, "%"), "high"),
         Metric("initial_cash", "Initial cash", run.initial_cash, _number(run.initial_cash, 2, quote)),
         Metric("final_equity", "Final equity", run.final_equity, _number(run.final_equity, 2, quote)),

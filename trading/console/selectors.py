@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 from django.db.models import Count, F, IntegerField, Max, OuterRef, Subquery, Sum, Value, Window
 from django.db.models.functions import Coalesce, Mod, RowNumber
@@ -114,7 +114,8 @@ def trading_day_start(now: dt.datetime | None = None) -> dt.datetime:
 def equity_series(account: str, points: int) -> list[dict[str, object]]:
     """The account's equity snapshots oldest first, at most ``points`` (>= 2) of them: every
     k-th row picked in SQL (``ROW_NUMBER() OVER (ORDER BY ts)``) plus the newest row. Each
-    point: ``t`` epoch ms, ``equity`` (str, quote), ``drawdown`` (str, percent 0..100)."""
+    point: ``t`` epoch ms, ``equity`` (str, quote, 2 places), ``drawdown`` (str, percent
+    0..100, 4 places)."""
     if points < 2:
         raise ValueError(f"points must be at least 2, got {points}")
     rows = EquitySnapshot.objects.filter(account=account)
@@ -136,7 +137,7 @@ def equity_series(account: str, points: int) -> list[dict[str, object]]:
         if last is not None and (not picked or picked[-1][0] != last[0]):
             picked.append(last)
     return [
-        {"t": _epoch_ms(ts), "equity": _plain(equity), "drawdown": _plain(drawdown)}
+        {"t": _epoch_ms(ts), "equity": _plain(equity, 2), "drawdown": _plain(drawdown, 4)}
         for ts, equity, drawdown in picked
     ]
 
@@ -489,6 +490,8 @@ def _epoch_ms(moment: dt.datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def _plain(value: Decimal) -> str:
-    """A Decimal as a short plain string for the charts (no exponent, no trailing zeros)."""
-    return f"{value.normalize():f}"
+def _plain(value: Decimal, places: int) -> str:
+    """A Decimal rounded to ``places`` as a short plain string for the charts (no exponent,
+    no trailing zeros)."""
+    rounded = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
+    return f"{rounded.normalize():f}"

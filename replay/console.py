@@ -181,6 +181,7 @@ def start_view(model_admin, request: HttpRequest) -> HttpResponse:
         "opts": model_admin.model._meta,
         "title": "Start a backtest",
         "form": form,
+        "has_datasets": Dataset.objects.exists(),
         "eager": settings.CELERY_TASK_ALWAYS_EAGER,
     }
     return TemplateResponse(request, "admin/replay/backtestrun/start.html", context)

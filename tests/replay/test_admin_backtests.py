@@ -358,13 +358,21 @@ def start_form(dataset: Dataset, **changes: str) -> dict[str, str]:
     }
 
 
-def test_the_run_list_offers_to_start_a_backtest(admin_client: Client) -> None:
+def test_the_run_list_offers_to_start_a_backtest(admin_client: Client, dataset: Dataset) -> None:
     html = page(admin_client, reverse("admin:replay_backtestrun_changelist"))
 
     assert f'href="{START}"' in html and "Start a backtest" in html
     form = page(admin_client, START)
     for field in ("dataset", "strategy", "params", "max_volume_share", "reason"):
         assert f'name="{field}"' in form
+    assert f'<option value="{dataset.pk}">usdt</option>' in form
+    assert 'id="no-datasets"' not in form
+
+
+def test_the_start_form_says_when_there_is_no_dataset(admin_client: Client) -> None:
+    form = page(admin_client, START)
+
+    assert 'id="no-datasets"' in form and "import_dataset" in form
 
 
 def test_starting_a_backtest_creates_the_run_and_queues_the_task(

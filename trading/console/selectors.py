@@ -210,7 +210,10 @@ def account_summaries(name: str | None = None) -> list[AccountSummary]:
     snaps = EquitySnapshot.objects.filter(account=OuterRef("name"))
     latest = snaps.order_by("-ts")
     orders = Order.objects.filter(account=OuterRef("name"))
-    cycles = Cycle.objects.filter(account=OuterRef("name")).order_by("-id")
+    # newest by start through the (account, -started_at) index; every cycle has a start
+    cycles = Cycle.objects.filter(account=OuterRef("name"), started_at__isnull=False).order_by(
+        "-started_at"
+    )
     accounts = Account.objects.order_by("name")
     if name is not None:
         accounts = accounts.filter(name=name)
@@ -344,9 +347,8 @@ def _iso(value: object) -> dt.datetime | None:
 
 def recent_cycles(account: str, limit: int = CYCLES_SHOWN) -> list[Cycle]:
     """The account's newest cycles, newest first, with their step timings."""
-    return list(
-        Cycle.objects.filter(account=account).order_by("-id").only(*_cycle_fields())[:limit]
-    )
+    rows = Cycle.objects.filter(account=account, started_at__isnull=False)
+    return list(rows.order_by("-started_at").only(*_cycle_fields())[:limit])
 
 
 def timing_steps(cycles: list[Cycle]) -> list[str]:
@@ -462,8 +464,10 @@ def marks_latest(
     if not symbols:
         return marks
     cycle = (
-        Cycle.objects.filter(account=account.name, status=CycleStatus.COMPLETED)
-        .order_by("-id")
+        Cycle.objects.filter(
+            account=account.name, status=CycleStatus.COMPLETED, started_at__isnull=False
+        )
+        .order_by("-started_at")
         .only("market", "finished_at")
         .first()
     )

@@ -1,4 +1,5 @@
-# One image for web, Celery worker and Celery beat (docker-compose.yml picks the command).
+# One image for web (gunicorn + whitenoise), Celery worker and Celery beat; docker-compose.yml
+# picks the command and runs migrations and collectstatic once (service migrate).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -14,10 +15,10 @@ RUN pip install -r requirements.txt
 COPY . .
 
 RUN useradd --create-home --uid 1000 meva \
-    && mkdir -p /app/var \
-    && chown -R meva:meva /app/var
+    && mkdir -p /app/var /app/staticfiles \
+    && chown -R meva:meva /app/var /app/staticfiles
 USER meva
 
 EXPOSE 8000
 
-CMD ["python", "manage.py", "runserver", "0.0.0.0:8000"]
+CMD ["gunicorn", "meva.wsgi", "--bind", "0.0.0.0:8000", "--workers", "2", "--timeout", "60", "--access-logfile", "-"]

@@ -8,7 +8,7 @@ ADDR ?= 127.0.0.1:8000
 CHROMIUM := /usr/bin/chromium
 
 .DEFAULT_GOAL := run
-.PHONY: run test lint admin bench bench-exchange sandbox paper chaos browser clean distclean
+.PHONY: run test lint admin bench bench-exchange sandbox paper chaos stack browser clean distclean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -69,7 +69,7 @@ admin: $(VENV)/.installed
 	$(PY) manage.py migrate --noinput
 	@$(PY) manage.py shell --no-imports -c "$$ADMIN_SCRIPT"
 	@echo "admin: http://$(ADDR)/admin/  (Ctrl-C to stop)"
-	$(PY) manage.py runserver $(ADDR)
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(PY) manage.py runserver $(ADDR)
 
 bench: $(VENV)/.installed-dev
 	$(PY) bench/backtest_throughput.py $(BENCH_ARGS)
@@ -102,6 +102,19 @@ chaos: $(VENV)/.installed
 	mkdir -p var && rm -f $(CHAOS_DB)
 	DATABASE_URL=sqlite:///$(CURDIR)/$(CHAOS_DB) REDIS_URL= $(PY) manage.py migrate --noinput -v0
 	DATABASE_URL=sqlite:///$(CURDIR)/$(CHAOS_DB) REDIS_URL= LOG_LEVEL=ERROR $(PY) manage.py chaos $(CHAOS_ARGS) 2>var/chaos.log
+
+# The production stack natively (no Docker daemon needed): migrations and collectstatic once,
+# then the Procfile's web (gunicorn + whitenoise), worker and beat under honcho, against the
+# local PostgreSQL and Redis (override STACK_DATABASE_URL / STACK_REDIS_URL). Ctrl-C stops all.
+STACK_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/meva_stack
+STACK_REDIS_URL ?= redis://127.0.0.1:6379/2
+STACK_ADDR ?= 127.0.0.1:8000
+stack: $(VENV)/.installed-dev
+	DATABASE_URL=$(STACK_DATABASE_URL) $(PY) manage.py ensure_database
+	DATABASE_URL=$(STACK_DATABASE_URL) REDIS_URL=$(STACK_REDIS_URL) $(PY) manage.py migrate --noinput -v0
+	DATABASE_URL=$(STACK_DATABASE_URL) REDIS_URL=$(STACK_REDIS_URL) $(PY) manage.py collectstatic --noinput -v0
+	DATABASE_URL=$(STACK_DATABASE_URL) REDIS_URL=$(STACK_REDIS_URL) STACK_ADDR=$(STACK_ADDR) \
+		PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start -f Procfile
 
 clean:
 	rm -rf var/ staticfiles/ bench/out/ .pytest_cache/ .ruff_cache/ .hypothesis/

@@ -28,7 +28,8 @@ if ENV_FILE.exists():
 env = StrictEnv()
 
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", "dev-only-insecure-key-change-me")
-DEBUG = env.bool("DJANGO_DEBUG", True)
+# Off unless asked for (make admin turns it on for the development server); never with live trading.
+DEBUG = env.bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = [h for h in env.str("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1").split(",") if h]
 
 INSTALLED_APPS = [
@@ -52,6 +53,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # static files (the admin's, the console's vendored Chart.js) from gunicorn, no web server
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -101,6 +104,8 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Installed into the database schedule when beat starts; editable in the admin afterwards.
 CELERY_BEAT_SCHEDULE = {
+    # beat's liveness: a worker records each one (manage.py healthcheck beat reads its age)
+    "beat-heartbeat": {"task": "trading.beat_heartbeat", "schedule": 15.0},
     "instruments-sync-hourly": {"task": "trading.instruments_sync", "schedule": 3600.0},
 }
 
@@ -115,6 +120,11 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 # Project-wide static files: vendored front-end libraries from the npm registry (README "Static
 # files"), never a CDN.
 STATICFILES_DIRS = [BASE_DIR / "meva" / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # compressed copies at collectstatic; no manifest, so pages render before collectstatic
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
 
 # Reports API (/api/v1/, README "API"): token (``Authorization: Token ...``, the first scheme,
 # so a missing credential is a 401) or session; staff only unless a view says otherwise.
@@ -154,6 +164,10 @@ DRY_RUN = env.bool("DRY_RUN", True)
 KILL_SWITCH = env.bool("KILL_SWITCH", True)
 LIVE_TRADING = env.bool("LIVE_TRADING", False)
 LIVE_TRADING_ACK = env.str("LIVE_TRADING_ACK", "")
+if DEBUG and LIVE_TRADING:
+    raise ImproperlyConfigured(
+        "DJANGO_DEBUG=true with LIVE_TRADING=true: debug pages show internals; turn one off"
+    )
 BTCTURK_API_KEY = env.str("BTCTURK_API_KEY", "")
 BTCTURK_API_SECRET = env.str("BTCTURK_API_SECRET", "")
 if BTCTURK_API_SECRET:  # a secret that is not base64 stops start-up (the value is never shown)

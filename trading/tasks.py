@@ -132,3 +132,12 @@ def alert_deliver_task(self, alert_id: int) -> dict[str, object]:
             max_retries=attempts - 1,
         ) from None
     return {"alert_id": alert_id, "status": status}
+
+
+@shared_task(name="trading.beat_heartbeat", time_limit=30, ignore_result=True)
+def beat_heartbeat_task() -> float:
+    """Record that beat is scheduling and a worker consumes (trading.services.process_health);
+    returns the epoch seconds recorded."""
+    from trading.services.process_health import beat_heartbeat_record
+
+    return beat_heartbeat_record()

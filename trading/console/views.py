@@ -10,9 +10,11 @@ result as a message and redirects to ``next`` (a local URL) or the page the acti
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -40,6 +42,13 @@ def _allowed(request: HttpRequest) -> dict[str, bool]:
         key.replace("-", "_"): request.user.has_perm(action.permission)
         for key, action in ACTIONS.items()
     }
+
+
+def _trading_day() -> str:
+    """When today's trading day began, in its own zone and in UTC (the pages' times)."""
+    start = selectors.trading_day_start()
+    utc = start.astimezone(dt.UTC)
+    return f"{start:%Y-%m-%d %H:%M} {start.tzinfo} ({utc:%Y-%m-%d %H:%M} UTC)"
 
 
 def _with_steps(orders: list) -> list[tuple]:
@@ -75,7 +84,7 @@ def dashboard(request: HttpRequest) -> TemplateResponse:
         "audit": selectors.recent_audit(),
         "app_list": admin.site.get_app_list(request),
         "can": _allowed(request),
-        "trading_day_start": selectors.trading_day_start(),
+        "trading_day": _trading_day(),
     }
     return TemplateResponse(request, "admin/console/dashboard.html", context)
 
@@ -107,7 +116,8 @@ def account_page(request: HttpRequest, name: str) -> TemplateResponse:
         "alerts": selectors.open_alerts(name),
         "audit": selectors.recent_audit(name),
         "can": _allowed(request),
-        "trading_day_start": selectors.trading_day_start(),
+        "trading_day": _trading_day(),
+        "trading_zone": settings.TRADING_DAY_TIME_ZONE,
     }
     return TemplateResponse(request, "admin/console/account.html", context)
 

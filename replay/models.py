@@ -101,6 +101,12 @@ class BacktestRun(models.Model):
         help_text="percent of the run's cycles simulated (0-100), written about every 1 % "
         "while it runs; 100 while results are stored",
     )
+    heartbeat_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="refreshed with the progress while it runs; a running run whose heartbeat "
+        "is older than BACKTEST_STALE_AFTER_S is swept to failed (trading.services.stale_work)",
+    )
 
     cycles = models.PositiveIntegerField(default=0)
     symbols = models.JSONField(default=list)

@@ -204,7 +204,7 @@ class ProgressRecorder:
         if recent and pct < 100:
             return
         BacktestRun.objects.filter(pk=self.run_id, status=RunStatus.RUNNING).update(
-            progress_pct=pct
+            progress_pct=pct, heartbeat_at=timezone.now()
         )
         self.pct, self.written_at = pct, now
 
@@ -221,10 +221,10 @@ def _mark_running(run: BacktestRun) -> bool:
     """``pending -> running`` by compare-and-set; ``False`` when the run was not pending."""
     started = timezone.now()
     moved = BacktestRun.objects.filter(pk=run.pk, status=RunStatus.PENDING).update(
-        status=RunStatus.RUNNING, started_at=started
+        status=RunStatus.RUNNING, started_at=started, heartbeat_at=started
     )
     if moved:
-        run.status, run.started_at = RunStatus.RUNNING, started
+        run.status, run.started_at, run.heartbeat_at = RunStatus.RUNNING, started, started
     else:
         run.refresh_from_db()
     return bool(moved)

@@ -474,6 +474,9 @@ def test_admin_lists_show_numbers_at_meaningful_precision_and_instruments_are_re
         page = admin.get(url).content.decode()
         assert page.count("0000000000") == 0, url
 
+    order = Order.objects.get(client_order_id="alpha-u1")
+    detail = admin.get(f"/admin/trading/order/{order.pk}/change/").content.decode()
+    assert "0000000000" not in detail and "3,950,000" in detail  # the detail page too
     orders = admin.get("/admin/trading/order/").content.decode()
     assert "3,950,000" in orders and "0.00200000" in orders
     assert admin.get("/admin/trading/instrument/add/").status_code == 403

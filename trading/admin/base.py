@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from types import MethodType
+
 from django.contrib import admin
+from django.db import models
 from django.db.models import OuterRef, Subquery
 from django.http import HttpRequest
 
@@ -10,7 +13,39 @@ from trading.templatetags.meva_numbers import format_money, format_qty
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
-    """List and inspect only: no add, change or delete, for anyone (superusers included)."""
+    """List and inspect only: no add, change or delete, for anyone (superusers included).
+
+    On the detail page every Decimal field shows through a ``<field>_shown`` display (the list
+    column of that name when the admin defines one, else trailing zeros dropped, at most 8
+    places) instead of the stored 20 decimal places.
+    """
+
+    def __init__(self, model: type[models.Model], admin_site: admin.AdminSite) -> None:
+        super().__init__(model, admin_site)
+        self.decimal_shown: dict[str, str] = {}
+        for field in model._meta.concrete_fields:
+            if isinstance(field, models.DecimalField):
+                name = f"{field.name}_shown"
+                if not hasattr(self, name):
+                    column = decimal_column(field.name, description=field.verbose_name)
+                    setattr(self, name, MethodType(column, self))
+                self.decimal_shown[field.name] = name
+
+    def _shown(self, entry: object) -> object:
+        if isinstance(entry, list | tuple):
+            return type(entry)(self._shown(item) for item in entry)
+        return self.decimal_shown.get(entry, entry) if isinstance(entry, str) else entry
+
+    def get_fields(self, request: HttpRequest, obj: object = None) -> list:
+        seen: list = []
+        for entry in super().get_fields(request, obj):
+            shown = self._shown(entry)
+            if shown not in seen:
+                seen.append(shown)
+        return seen
+
+    def get_readonly_fields(self, request: HttpRequest, obj: object = None) -> list:
+        return [*super().get_readonly_fields(request, obj), *self.decimal_shown.values()]
 
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
-from celery.signals import setup_logging, worker_process_shutdown
+from celery.signals import setup_logging, worker_process_shutdown, worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "meva.settings")
 
@@ -37,3 +37,12 @@ def _metrics_process_dead(pid: int | None = None, **kwargs: object) -> None:
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(pid or os.getpid())
+
+
+@worker_ready.connect
+def _stale_work_sweep(**kwargs: object) -> None:
+    """At worker start, mark cycles and backtests a dead worker left running failed
+    (trading.services.stale_work); beat repeats it every 5 minutes."""
+    from trading.services.stale_work import stale_work_sweep
+
+    stale_work_sweep()

@@ -106,6 +106,8 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     # beat's liveness: a worker records each one (manage.py healthcheck beat reads its age)
     "beat-heartbeat": {"task": "trading.beat_heartbeat", "schedule": 15.0},
+    # cycles and backtests left running by a dead process become failed (INTERRUPTED)
+    "stale-work-sweep": {"task": "trading.stale_work_sweep", "schedule": 300.0},
     "instruments-sync-hourly": {"task": "trading.instruments_sync", "schedule": 3600.0},
 }
 
@@ -191,6 +193,8 @@ TRADING_CLOCK = env.choice("TRADING_CLOCK", "wall", ("wall", "exchange"))
 RECONCILE_MAX_PROBES = env.int("RECONCILE_MAX_PROBES", 5, minimum=1)
 # An order whose answer was lost and that the exchange's open and all-orders lists still lack at
 # this many probes, sent at least this long ago, was never accepted: REJECTED (NOT_FOUND).
+# A running backtest whose heartbeat (each progress write) is older than this is swept to failed.
+BACKTEST_STALE_AFTER_S = env.int("BACKTEST_STALE_AFTER_S", 1800, minimum=60)
 RECONCILE_ABSENT_PROBES = env.int("RECONCILE_ABSENT_PROBES", 3, minimum=1)
 RECONCILE_ABSENT_MIN_AGE_S = env.decimal("RECONCILE_ABSENT_MIN_AGE_S", "30", minimum=Decimal(0))
 # Seconds between the in-cycle re-probes of an order whose submit answer was lost.

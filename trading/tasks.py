@@ -141,3 +141,12 @@ def beat_heartbeat_task() -> float:
     from trading.services.process_health import beat_heartbeat_record
 
     return beat_heartbeat_record()
+
+
+@shared_task(name="trading.stale_work_sweep", time_limit=120, ignore_result=True)
+def stale_work_sweep_task() -> dict[str, int]:
+    """Mark cycles and backtest runs left running by a dead process failed
+    (trading.services.stale_work); returns the counts swept."""
+    from trading.services.stale_work import stale_work_sweep
+
+    return stale_work_sweep()

@@ -162,6 +162,10 @@ def _cycle_locked(
     except Exception as exc:
         logger.exception("cycle failed", extra={"account": account.name, "cycle_id": cycle.pk})
         _cycle_failed(cycle, exc, timings, actor)
+    except BaseException as exc:  # SIGINT/SIGTERM (meva.interrupts): record it, then stop
+        logger.warning("cycle interrupted: %s", exc, extra={"cycle_id": cycle.pk})
+        _cycle_failed(cycle, exc, timings, actor)
+        raise
     cycle.refresh_from_db()
     return cycle
 

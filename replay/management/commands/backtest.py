@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from meva.errors import ApplicationError
+from meva.interrupts import terminate_interrupts
 from replay.models import Dataset
 from replay.services.backtests import BacktestRequest, backtest_run
 from trading.domain.strategies.registry import STRATEGY_REGISTRY
@@ -82,9 +83,13 @@ class Command(BaseCommand):
         request = self._request(options)
         progress = _Progress(sys.stderr) if sys.stderr.isatty() and not options["json"] else None
         try:
-            run = backtest_run(request=request, progress=progress)
+            # SIGTERM, like Ctrl-C, ends the run as failed (INTERRUPTED) before the exit
+            with terminate_interrupts():
+                run = backtest_run(request=request, progress=progress)
         except ApplicationError as exc:
             raise CommandError(str(exc)) from None
+        except KeyboardInterrupt as exc:
+            raise CommandError(f"interrupted: the run is recorded as failed ({exc})") from None
         summary = run.summary
         if options["json"]:
             self.stdout.write(json.dumps({k: summary[k] for k in JSON_KEYS}))

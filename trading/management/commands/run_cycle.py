@@ -8,6 +8,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from meva.errors import ApplicationError
+from meva.interrupts import terminate_interrupts
 from trading.selectors import account_get
 from trading.services.audit import actor_for_command
 from trading.services.cycle import cycle_run
@@ -55,14 +56,18 @@ class Command(BaseCommand):
         self._banner(account)
         summaries = []
         try:
-            while count is None or len(summaries) < count:
-                if summaries:
-                    time.sleep(interval)
-                cycle = cycle_run(account_name=account.name, actor=actor_for_command("run_cycle"))
-                summaries.append(cycle_summary(cycle))
-                self.stdout.write(_line(summaries[-1]))
-        except KeyboardInterrupt:
-            self.stdout.write("interrupted")
+            # SIGTERM, like Ctrl-C, stops the loop; a cycle it interrupts is recorded failed
+            with terminate_interrupts():
+                while count is None or len(summaries) < count:
+                    if summaries:
+                        time.sleep(interval)
+                    cycle = cycle_run(
+                        account_name=account.name, actor=actor_for_command("run_cycle")
+                    )
+                    summaries.append(cycle_summary(cycle))
+                    self.stdout.write(_line(summaries[-1]))
+        except KeyboardInterrupt as exc:
+            self.stdout.write(f"interrupted{': ' + str(exc) if str(exc) else ''}")
         account.refresh_from_db()
         equity = next((s["equity"] for s in reversed(summaries) if s["equity"]), None)
         if options["json"]:

@@ -11,11 +11,9 @@ Without ``REDIS_URL`` there is no broker and no beat: the checks report "not con
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.error
-import urllib.request
 
+import httpx
 import redis
 from django.conf import settings
 
@@ -76,12 +74,14 @@ def worker_health(timeout_s: float) -> tuple[bool, str]:
 def web_health(url: str, timeout_s: float) -> tuple[bool, str]:
     """``(healthy, detail)``: ``url`` (the health endpoint) answers 200 with status ``ok``."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310 - our URL
-            body = json.loads(response.read(65536))
-            code = response.status
-    except urllib.error.HTTPError as exc:
-        return False, f"{url} answered {exc.code}"
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+        response = httpx.get(url, timeout=timeout_s)
+        code = response.status_code
+        body = response.json() if code in (200, 503) else {}
+    except httpx.HTTPError as exc:
         return False, f"{url} unreachable: {exc}"
+    except ValueError:
+        return False, f"{url} answered {response.status_code} without JSON"
+    if code not in (200, 503):
+        return False, f"{url} answered {code}"
     healthy = code == 200 and body.get("status") == "ok"
     return healthy, f"{url} answered {code} status={body.get('status')!r}"

@@ -104,3 +104,55 @@ def test_an_account_page_draws_its_equity_chart_with_axes(
     assert drawdown == ["x", "y"]
     assert page.locator("tr.unknown-order").count() == 1
     assert page.locator("tr[data-position=BTC_TRY] a[data-action=force-exit]").count() == 1
+
+
+def test_arming_asks_for_the_typed_phrase(seeded, logged_in, live_server, screenshot):
+    page = logged_in
+    page.goto(f"{live_server.url}/admin/")
+    page.click("a[data-action=arm]")
+    page.fill("#id_reason", "market open, checks done")
+    page.fill("#id_acknowledgement", "yes")
+    page.click("#confirm-action")
+    page.wait_for_load_state("networkidle")
+    screenshot(page, "console-arm-refused")
+    assert "type exactly I_UNDERSTAND" in page.locator(".errorlist").inner_text()
+    assert TradingControl.load().armed is False
+
+    page.fill("#id_acknowledgement", "I_UNDERSTAND")
+    page.click("#confirm-action")
+    page.wait_for_load_state("networkidle")
+
+    assert page.locator("#switch-armed .badge").inner_text() == "ARMED"
+    assert page.locator("#gate-reasons li[data-reason=NOT_ARMED]").count() == 0
+    assert TradingControl.load().armed is True
+
+
+def test_without_permissions_the_buttons_are_disabled(seeded, page, live_server, screenshot):
+    from django.contrib.auth.models import User
+
+    from tests.browser.conftest import PASSWORD
+
+    User.objects.create_user(username="watcher", password=PASSWORD, is_staff=True)
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/console/accounts/alpha/")
+    page.fill("#id_username", "watcher")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_load_state("networkidle")
+    screenshot(page, "console-account-watcher")
+
+    assert page.locator("#account-actions a.console-button").count() == 0
+    assert page.locator("#account-actions span.console-button.disabled").count() == 3
+    assert page.locator("a[data-action=force-exit]").count() == 0
+
+
+def test_admin_lists_are_readable(seeded, logged_in, live_server, screenshot):
+    page = logged_in
+    page.goto(f"{live_server.url}/admin/trading/order/")
+    screenshot(page, "admin-orders")
+    assert "3,950,000" in page.locator("#result_list").inner_text()
+    page.goto(f"{live_server.url}/admin/ledger/position/")
+    screenshot(page, "admin-positions")
+    assert "0000000000" not in page.locator("#result_list").inner_text()
+    page.goto(f"{live_server.url}/admin/trading/tradingcontrol/")
+    screenshot(page, "admin-trading-control")
+    assert page.locator("#result_list .badge").nth(1).inner_text() == "off"

@@ -20,6 +20,9 @@ class ReadOnlyAdmin(admin.ModelAdmin):
     places) instead of the stored 20 decimal places.
     """
 
+    class Media:
+        css = {"all": ("console/console.css",)}  # right-aligned number columns
+
     def __init__(self, model: type[models.Model], admin_site: admin.AdminSite) -> None:
         super().__init__(model, admin_site)
         self.decimal_shown: dict[str, str] = {}

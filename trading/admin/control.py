@@ -62,6 +62,7 @@ class TradingControlAdmin(admin.ModelAdmin):
         "kill_switch_at",
         "effective_submit",
         "effective_cancel",
+        "console",
     )
     fields = (
         "effective_submit",

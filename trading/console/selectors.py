@@ -83,9 +83,14 @@ class GateView:
         """Every reason blocking submits, its words, and whether it blocks cancels too."""
         blocks_cancel = set(self.cancel.reasons)
         return [
-            {"code": str(reason), "text": text.split(": ", 1)[1], "cancel": reason in blocks_cancel}
+            {"code": str(reason), "text": _words(text), "cancel": reason in blocks_cancel}
             for reason, text in zip(self.submit.reasons, self.submit.explain(), strict=True)
         ]
+
+
+def _words(explained: str) -> str:
+    """A reason's words without its code; the switches are on the same page as the reason."""
+    return explained.split(": ", 1)[1].removesuffix(" (admin: Trading control)")
 
 
 def gate_view() -> GateView:

@@ -174,3 +174,26 @@
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
   else init();
 })();
+
+/* The dashboard's optional auto-refresh (off by default; the choice is kept in localStorage). */
+(function () {
+  "use strict";
+  const KEY = "meva.console.autoRefresh";
+  function init() {
+    const box = document.getElementById("auto-refresh");
+    if (!box) return;
+    box.checked = window.localStorage.getItem(KEY) === "on";
+    let timer = null;
+    const arm = () => {
+      if (timer) window.clearTimeout(timer);
+      timer = box.checked ? window.setTimeout(() => window.location.reload(), 30000) : null;
+    };
+    box.addEventListener("change", () => {
+      window.localStorage.setItem(KEY, box.checked ? "on" : "off");
+      arm();
+    });
+    arm();
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
+  else init();
+})();

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Mapping
 from urllib.parse import parse_qsl, urlsplit
 
 # Re-exported: the context lives in a module free of Django and Celery (the execution
@@ -89,11 +90,16 @@ def secret_values() -> list[str]:
     return sorted(kept, key=len, reverse=True)
 
 
+# The password of any ``scheme://user:password@host`` URL, configured or not.
+URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]*:)(?P<password>[^\s@/]+)@")
+
+
 def redact_text(text: str, secrets: list[str] | None = None) -> str:
-    """``text`` with every configured secret value replaced by ``***``."""
+    """``text`` with every configured secret value, and the password of every URL with
+    ``user:password@``, replaced by ``***``."""
     for secret in secret_values() if secrets is None else secrets:
         text = text.replace(secret, REDACTED)
-    return text
+    return URL_PASSWORD.sub(rf"\g<head>{REDACTED}@", text)
 
 
 def _secrets() -> list[str]:
@@ -101,18 +107,23 @@ def _secrets() -> list[str]:
 
 
 def redact(value: object, secrets: list[str]) -> object:
-    if isinstance(value, dict):
+    """``value`` made safe to log, as JSON-able data: mappings of any kind (dicts, HTTP
+    headers objects) with secret-named keys masked, sequences and sets item by item, bytes
+    decoded, numbers and booleans kept, anything else by its ``str()``; every string through
+    :func:`redact_text`."""
+    if isinstance(value, Mapping):
         return {
-            k: REDACTED if SECRET_KEY_PATTERN.search(str(k)) else redact(v, secrets)
+            str(k): REDACTED if SECRET_KEY_PATTERN.search(str(k)) else redact(v, secrets)
             for k, v in value.items()
         }
-    if isinstance(value, list | tuple):
-        return [redact(v, secrets) for v in value]
-    if isinstance(value, str):
-        for secret in secrets:
-            value = value.replace(secret, REDACTED)
+    if isinstance(value, list | tuple | set | frozenset):
+        items = sorted(value, key=str) if isinstance(value, set | frozenset) else value
+        return [redact(v, secrets) for v in items]
+    if isinstance(value, bytes | bytearray | memoryview):
+        return redact_text(bytes(value).decode("utf-8", "replace"), secrets)
+    if value is None or isinstance(value, bool | int | float):
         return value
-    return value
+    return redact_text(value if isinstance(value, str) else str(value), secrets)
 
 
 class JsonFormatter(logging.Formatter):

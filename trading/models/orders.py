@@ -73,7 +73,11 @@ class Order(models.Model):
                 name="order_type_valid",
             ),
         ]
-        indexes = [models.Index(fields=["account", "status"], name="order_account_status")]
+        indexes = [
+            models.Index(fields=["account", "status"], name="order_account_status"),
+            # venue reports name orders by exchange id (reconcile.order_ids)
+            models.Index(fields=["account", "exchange_order_id"], name="order_account_exchange_id"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.client_order_id} {self.side} {self.symbol} ({self.status})"

@@ -166,7 +166,7 @@ def _new_trades(account: Account, trades) -> tuple[TradeReport, ...]:
             account=account.name, trade_id__in=[t.trade_id for t in trades]
         ).values_list("trade_id", flat=True)
     )
-    ids = order_ids(account)
+    ids = order_ids(account, trades)
     seen: set[str] = set()
     fresh = []
     for trade in trades:

@@ -375,10 +375,11 @@ def _text(symbol: Symbol | None) -> str:
 
 
 def _our_open_orders(session: _Session, symbol: Symbol | None) -> tuple[Cancel, ...]:
-    ids = order_ids(session.account)
+    reports = session.ports.orders.open_orders(symbol)
+    ids = order_ids(session.account, reports)
     return tuple(
         Cancel(order=report, reason="OPERATOR_CANCEL")
-        for report in session.ports.orders.open_orders(symbol)
+        for report in reports
         if ids.owner(report.client_order_id, report.order_id) is not None
     )
 

@@ -35,6 +35,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from ledger.models import LedgerFill
@@ -113,12 +114,24 @@ class OrderIds:
         return self.by_exchange.get(exchange_order_id)
 
 
-def order_ids(account: Account) -> OrderIds:
-    """One read of the account's order ids (see :class:`OrderIds`)."""
-    rows = Order.objects.filter(account=account.name).values_list(
-        "client_order_id", "exchange_order_id"
-    )
+def order_ids(account: Account, reports: Iterable[OrderReport | TradeReport]) -> OrderIds:
+    """The account's order ids that ``reports`` (venue orders or trades) name, by client order
+    id or exchange order id: one indexed read, whatever the account's history. ``owner``
+    answers for these reports exactly as over every order of the account."""
+    coids, exchange_ids = set(), set()
+    for report in reports:
+        if report.client_order_id:
+            coids.add(report.client_order_id)
+        if report.order_id:
+            exchange_ids.add(report.order_id)
     client, by_exchange = set(), {}
+    if not coids and not exchange_ids:
+        return OrderIds(frozenset(), {})
+    rows = (
+        Order.objects.filter(account=account.name)
+        .filter(Q(client_order_id__in=coids) | Q(exchange_order_id__in=exchange_ids))
+        .values_list("client_order_id", "exchange_order_id")
+    )
     for coid, exchange_id in rows:
         client.add(coid)
         if exchange_id:
@@ -131,7 +144,8 @@ def fills_ingest(
 ) -> int:
     """Record ``trades`` (any order, duplicates allowed) in the ledger; returns how many were
     new. Call inside the caller's transaction; see the module docstring for foreign trades."""
-    ids = order_ids(account)
+    trades = list(trades)
+    ids = order_ids(account, trades)
     recorded = 0
     for trade in trades:
         coid = ids.owner(trade.client_order_id, trade.order_id)
@@ -170,7 +184,7 @@ def orders_sync(
     result = result or SyncResult()
     open_by_id = {o.order_id: o for o in open_orders}
     open_by_coid = {o.client_order_id: o for o in open_orders if o.client_order_id}
-    ids = order_ids(account)
+    ids = order_ids(account, open_orders)
     for report in open_orders:
         if ids.owner(report.client_order_id, report.order_id) is None:
             _foreign(account, report, actor, result)

@@ -113,6 +113,16 @@ class StrictEnv:
             numbers.append(number)
         return numbers
 
+    def bounded(self, name: str, default: str, parameter: str):
+        """``name`` checked by the shared validator as ``parameter``
+        (:data:`trading.domain.bounds.PARAMETER_BOUNDS`): flags and forms accept the same."""
+        from trading.domain.bounds import BoundError, bounded
+
+        try:
+            return bounded(parameter, self.str(name, default), source=name)
+        except BoundError as exc:
+            raise ImproperlyConfigured(str(exc)) from None
+
     def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
         value = self.str(name, default)
         if value not in choices:

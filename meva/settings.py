@@ -16,6 +16,8 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from meva.envconfig import StrictEnv
+from trading.domain.bounds import risk_limits_problems
+from trading.domain.risk import RiskLimits
 from trading.domain.symbols import SymbolError, parse_symbol
 from trading.exchange.btcturk.auth import decode_secret
 from trading.exchange.errors import ConfigurationError
@@ -241,11 +243,47 @@ RISK_REDUCE_DRAWDOWN_PCT = env.decimal("RISK_REDUCE_DRAWDOWN_PCT", "0.10", maxim
 RISK_OBSERVE_DRAWDOWN_PCT = env.decimal("RISK_OBSERVE_DRAWDOWN_PCT", "0.20", maximum=Decimal(1))
 RISK_DAILY_LOSS_PCT = env.decimal("RISK_DAILY_LOSS_PCT", "0.05", maximum=Decimal(1))
 RISK_MAX_DATA_AGE_SECONDS = env.int("RISK_MAX_DATA_AGE_SECONDS", 900, minimum=1)
+# The same validator as risk overrides, account forms and flags (trading.domain.bounds), field
+# by field and across fields, so a setting accepts exactly what a flag or a form would.
+_risk_problems = risk_limits_problems(
+    RiskLimits(
+        cash_reserve_pct=RISK_CASH_RESERVE_PCT,
+        max_order_pct=RISK_MAX_ORDER_PCT,
+        max_cycle_pct=RISK_MAX_CYCLE_PCT,
+        max_position_pct=RISK_MAX_POSITION_PCT,
+        max_order_notional=RISK_MAX_ORDER_NOTIONAL,
+        max_cycle_notional=RISK_MAX_CYCLE_NOTIONAL,
+        max_position_notional=RISK_MAX_POSITION_NOTIONAL,
+        max_orders_per_cycle=RISK_MAX_ORDERS_PER_CYCLE,
+        cooldown_ms=RISK_COOLDOWN_SECONDS * 1000,
+        reduce_drawdown_pct=RISK_REDUCE_DRAWDOWN_PCT,
+        observe_drawdown_pct=RISK_OBSERVE_DRAWDOWN_PCT,
+        daily_loss_pct=RISK_DAILY_LOSS_PCT,
+        max_data_age_ms=RISK_MAX_DATA_AGE_SECONDS * 1000,
+    ),
+    {
+        "cash_reserve_pct": "RISK_CASH_RESERVE_PCT",
+        "max_order_pct": "RISK_MAX_ORDER_PCT",
+        "max_cycle_pct": "RISK_MAX_CYCLE_PCT",
+        "max_position_pct": "RISK_MAX_POSITION_PCT",
+        "max_order_notional": "RISK_MAX_ORDER_NOTIONAL",
+        "max_cycle_notional": "RISK_MAX_CYCLE_NOTIONAL",
+        "max_position_notional": "RISK_MAX_POSITION_NOTIONAL",
+        "max_orders_per_cycle": "RISK_MAX_ORDERS_PER_CYCLE",
+        "cooldown_ms": "RISK_COOLDOWN_SECONDS (as ms)",
+        "reduce_drawdown_pct": "RISK_REDUCE_DRAWDOWN_PCT",
+        "observe_drawdown_pct": "RISK_OBSERVE_DRAWDOWN_PCT",
+        "daily_loss_pct": "RISK_DAILY_LOSS_PCT",
+        "max_data_age_ms": "RISK_MAX_DATA_AGE_SECONDS (as ms)",
+    },
+)
+if _risk_problems:
+    raise ImproperlyConfigured("; ".join(_risk_problems))
 
 # --- backtest defaults (each overridable on the command line) ----------------------------
-BACKTEST_FEE_MAKER_BPS = env.decimal("BACKTEST_FEE_MAKER_BPS", "10", maximum=Decimal(1000))
-BACKTEST_FEE_TAKER_BPS = env.decimal("BACKTEST_FEE_TAKER_BPS", "20", maximum=Decimal(1000))
-BACKTEST_MAX_VOLUME_SHARE = env.decimal("BACKTEST_MAX_VOLUME_SHARE", "0.10", maximum=Decimal(1))
+BACKTEST_FEE_MAKER_BPS = env.bounded("BACKTEST_FEE_MAKER_BPS", "10", "fee_maker_bps")
+BACKTEST_FEE_TAKER_BPS = env.bounded("BACKTEST_FEE_TAKER_BPS", "20", "fee_taker_bps")
+BACKTEST_MAX_VOLUME_SHARE = env.bounded("BACKTEST_MAX_VOLUME_SHARE", "0.10", "max_volume_share")
 
 # --- observability and alerts (README "Observability and alerts") ------------------------
 # /metrics: served to loopback callers (unless METRICS_ALLOW_LOOPBACK is off, e.g. behind a

@@ -15,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 from django.conf import settings
 
 from meva.errors import ApplicationError
+from trading.domain.bounds import BoundError, bounded
 from trading.domain.strategies.base import StrategyParamError
 from trading.domain.strategies.registry import STRATEGY_REGISTRY, build_strategy
 from trading.domain.symbols import SymbolError, parse_symbol
@@ -218,10 +219,12 @@ def _fee(field: str, value: object) -> Decimal:
     if value is None or value == "":
         default = "BACKTEST_FEE_MAKER_BPS" if field == "fee_maker_bps" else "BACKTEST_FEE_TAKER_BPS"
         return Decimal(str(getattr(settings, default)))
-    fee = _decimal(value)
-    if fee is None or not 0 <= fee <= MAX_FEE_BPS:
-        raise AccountConfigError(field, f"{value!r} must be basis points between 0 and 1000")
-    return fee
+    try:
+        return bounded(field, value if isinstance(value, str | int | Decimal) else str(value))
+    except BoundError:
+        raise AccountConfigError(
+            field, f"{value!r} must be basis points between 0 and {MAX_FEE_BPS}"
+        ) from None
 
 
 def _fill_model(value: object) -> str:

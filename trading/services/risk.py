@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import fields, replace
-from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 
 from meva.errors import ApplicationError
+from trading.domain.bounds import BoundError, bounded, risk_limits_problems
 from trading.domain.risk import RiskLimits
 
 
@@ -38,36 +38,22 @@ def risk_limits_from_settings(overrides: Mapping[str, object] | None = None) -> 
 
 
 def risk_limits_override(limits: RiskLimits, overrides: Mapping[str, object]) -> RiskLimits:
-    """Return ``limits`` with ``overrides`` applied (validated; see the function above)."""
-    kinds = {f.name: f.type for f in fields(RiskLimits)}
+    """Return ``limits`` with ``overrides`` applied, each value and the result checked by the
+    shared validator (:mod:`trading.domain.bounds`, the one the ``RISK_*`` settings use).
+    Raises :class:`ApplicationError` naming each bad key (``risk: key=value: problem``)."""
+    known = {f.name for f in fields(RiskLimits)}
     changes: dict[str, object] = {}
     for key, value in overrides.items():
-        if key not in kinds:
+        if key not in known:
             raise ApplicationError(
-                f"risk: unknown limit {key!r}; known: {', '.join(sorted(kinds))}"
+                f"risk: unknown limit {key!r}; known: {', '.join(sorted(known))}"
             )
-        changes[key] = _coerce(key, kinds[key], value)
-    return replace(limits, **changes)
-
-
-def _coerce(key: str, kind: str, value: object) -> object:
-    if value is None and "None" in kind:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ApplicationError(f"risk: {key}={value!r} is not a number")
-    if kind == "int":
-        if isinstance(value, float) or (isinstance(value, str) and not value.lstrip("-").isdigit()):
-            raise ApplicationError(f"risk: {key}={value!r} is not an integer")
-        number: int | Decimal = int(value)
-    else:
         try:
-            number = Decimal(str(value))
-        except InvalidOperation:
-            raise ApplicationError(f"risk: {key}={value!r} is not a number") from None
-        if not number.is_finite():
-            raise ApplicationError(f"risk: {key}={value!r} is not finite")
-    if number < 0:
-        raise ApplicationError(f"risk: {key}={value!r} must be >= 0")
-    if key.endswith("_pct") and number > 1:
-        raise ApplicationError(f"risk: {key}={value!r} is a fraction and must be <= 1")
-    return number
+            changes[key] = bounded(key, value, source=f"risk: {key}")
+        except BoundError as exc:
+            raise ApplicationError(str(exc)) from None
+    result = replace(limits, **changes)
+    problems = risk_limits_problems(result, {key: f"risk: {key}" for key in known})
+    if problems:
+        raise ApplicationError("; ".join(problems))
+    return result

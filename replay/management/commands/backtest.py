@@ -6,7 +6,7 @@ import json
 import sys
 import time
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -15,6 +15,7 @@ from meva.errors import ApplicationError
 from meva.interrupts import terminate_interrupts
 from replay.models import Dataset
 from replay.services.backtests import BacktestRequest, backtest_run
+from trading.domain.bounds import BoundError, bounded
 from trading.domain.strategies.registry import STRATEGY_REGISTRY
 from trading.domain.venue import FillModel
 
@@ -103,16 +104,16 @@ class Command(BaseCommand):
             raise CommandError(
                 f"--dataset: no dataset named {options['dataset']!r}; import it with import_dataset"
             ) from None
-        share = _decimal("--max-volume-share", options["max_volume_share"])
+        share = _bounded("max_volume_share", "--max-volume-share", options["max_volume_share"])
         return BacktestRequest(
             dataset=dataset,
             strategy=options["strategy"],
             params=_json_object("--params", options["params"]),
             risk=_json_object("--risk", options["risk"]),
             fill_model=FillModel(options["fill_model"]),
-            fee_maker_bps=_decimal("--fee-maker-bps", options["fee_maker_bps"]),
-            fee_taker_bps=_decimal("--fee-taker-bps", options["fee_taker_bps"]),
-            initial_cash=_decimal("--initial-cash", options["initial_cash"]),
+            fee_maker_bps=_bounded("fee_maker_bps", "--fee-maker-bps", options["fee_maker_bps"]),
+            fee_taker_bps=_bounded("fee_taker_bps", "--fee-taker-bps", options["fee_taker_bps"]),
+            initial_cash=_bounded("initial_cash", "--initial-cash", options["initial_cash"]),
             max_volume_share=share if share > 0 else None,
             start=_datetime("--start", options["start"]),
             end=_datetime("--end", options["end"]),
@@ -139,14 +140,12 @@ def _json_object(flag: str, text: str) -> dict:
     return value
 
 
-def _decimal(flag: str, text: str) -> Decimal:
+def _bounded(parameter: str, flag: str, text: str) -> Decimal:
+    """``text`` checked by the shared validator (the one the settings use)."""
     try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise CommandError(f"{flag}: {text!r} is not a number") from None
-    if not value.is_finite() or value < 0:
-        raise CommandError(f"{flag}: {text!r} must be a non-negative number")
-    return value
+        return bounded(parameter, text, source=flag)
+    except BoundError as exc:
+        raise CommandError(str(exc)) from None
 
 
 def _datetime(flag: str, text: str | None) -> datetime | None:

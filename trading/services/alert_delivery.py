@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -171,7 +171,6 @@ def alert_deliver_once(alert_id: int, *, final: bool = False) -> str:
     returns ``sent``/``failed`` (``""`` when the alert is gone or no URL is set). A retryable
     failure raises :class:`DeliveryRetry` (after recording ``retrying``), unless ``final``,
     when it is recorded as ``failed``."""
-    close_old_connections()
     alert = Alert.objects.filter(pk=alert_id).first()
     url = settings.ALERT_WEBHOOK_URL
     if alert is None or not url:

@@ -121,9 +121,9 @@ def test_database_state_is_read_at_scrape_time(settings) -> None:
     assert value("meva_risk_mode", account="acct", mode="REDUCE_RISK_ONLY") == 1
     assert value("meva_risk_mode", account="acct", mode="NORMAL") == 0
     assert value("meva_account_enabled", account="acct") == 1
-    assert value(
-        "meva_last_successful_cycle_timestamp_seconds", account="acct"
-    ) == pytest.approx(finished.timestamp())
+    assert value("meva_last_successful_cycle_timestamp_seconds", account="acct") == pytest.approx(
+        finished.timestamp()
+    )
     assert value("meva_alerts_open", kind="BALANCE_DRIFT", severity="critical") == 1
 
 
@@ -172,7 +172,12 @@ def test_with_a_multiprocess_directory_the_scrape_sums_every_process(tmp_path: P
     env["PYTHONPATH"] = str(ROOT)
 
     result = subprocess.run(
-        [sys.executable, str(script)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, str(script)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
     assert result.returncode == 0, result.stderr[-2000:]

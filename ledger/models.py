@@ -51,7 +51,11 @@ class LedgerFill(models.Model):
                 fields=["account", "trade_id"], name="uniq_ledger_fill_account_trade"
             )
         ]
-        indexes = [models.Index(fields=["account", "symbol", "ts"])]
+        indexes = [
+            models.Index(fields=["account", "symbol", "ts"]),
+            # the API's filtered list, newest first (id order), without a scan of every fill
+            models.Index(fields=["account", "symbol", "id"], name="fill_account_symbol_id"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.account} {self.side} {self.quantity} {self.symbol} @ {self.price}"

@@ -77,6 +77,8 @@ class Order(models.Model):
             models.Index(fields=["account", "status"], name="order_account_status"),
             # venue reports name orders by exchange id (reconcile.order_ids)
             models.Index(fields=["account", "exchange_order_id"], name="order_account_exchange_id"),
+            # the API's filtered list, newest first (id order), without a scan of every order
+            models.Index(fields=["account", "symbol", "id"], name="order_account_symbol_id"),
         ]
 
     def __str__(self) -> str:

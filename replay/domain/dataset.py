@@ -66,6 +66,7 @@ from replay.domain.dataset_csv import (
     iso_utc,
     read_table,
 )
+from trading.domain.jsonsafe import json_depth_exceeds
 from trading.domain.market import Bar, BarWindow
 from trading.domain.rules import ExchangeRules, RulesError, default_rules, rules_from_exchangeinfo
 from trading.domain.symbols import Symbol, SymbolError, parse_symbol
@@ -94,6 +95,8 @@ RULES_EXCHANGEINFO = "exchangeinfo"
 RULES_DEFAULT = "default"
 
 _CANDLE_GROUPS = (("open", "high", "low", "close"), ("volume",))
+
+EXCHANGEINFO_MAX_DEPTH = 16
 
 
 # --- public types ------------------------------------------------------------------------
@@ -450,6 +453,9 @@ def _exchangeinfo(
         return {}, {}
     data = file.read_bytes()
     digests[EXCHANGEINFO] = (len(data), sha256(data).hexdigest())
+    if json_depth_exceeds(data.decode("utf-8", "replace"), EXCHANGEINFO_MAX_DEPTH):
+        errors.add(EXCHANGEINFO, None, None, f"nested deeper than {EXCHANGEINFO_MAX_DEPTH} levels")
+        return {}, {}
     try:
         book = rules_from_exchangeinfo(json.loads(data))
     except json.JSONDecodeError as exc:

@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('replay', '0002_backtestrun_progress_pct'),
+        ("replay", "0002_backtestrun_progress_pct"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='backtestrun',
-            name='heartbeat_at',
-            field=models.DateTimeField(blank=True, help_text='refreshed with the progress while it runs; a running run whose heartbeat is older than BACKTEST_STALE_AFTER_S is swept to failed (trading.services.stale_work)', null=True),
+            model_name="backtestrun",
+            name="heartbeat_at",
+            field=models.DateTimeField(
+                blank=True,
+                help_text="refreshed with the progress while it runs; a running run whose heartbeat is older than BACKTEST_STALE_AFTER_S is swept to failed (trading.services.stale_work)",
+                null=True,
+            ),
         ),
     ]

@@ -135,7 +135,8 @@ def bounded(parameter: str, value: object, *, source: str | None = None) -> int 
 
 def risk_limits_problems(limits: RiskLimits, sources: Mapping[str, str] | None = None) -> list[str]:
     """Every problem of ``limits``: each field against :data:`PARAMETER_BOUNDS`, then the
-    cross-field rules. ``sources`` maps a field to the name to report (a setting, ``risk:
+    cross-field rules (reduce-drawdown below observe-drawdown, unless both are 1: drawdown
+    modes off). ``sources`` maps a field to the name to report (a setting, ``risk:
     key``); default the field's name. Empty when valid."""
     sources = sources or {}
     problems = []
@@ -145,7 +146,9 @@ def risk_limits_problems(limits: RiskLimits, sources: Mapping[str, str] | None =
             bounded(field.name, value, source=sources.get(field.name, field.name))
         except BoundError as exc:
             problems.append(str(exc))
-    if limits.reduce_drawdown_pct >= limits.observe_drawdown_pct:
+    reduce_at, observe_at = limits.reduce_drawdown_pct, limits.observe_drawdown_pct
+    # both at 1 (a 100 % drawdown) is "drawdown modes off", as an oracle comparison needs
+    if reduce_at >= observe_at and not reduce_at == observe_at == 1:
         reduce = sources.get("reduce_drawdown_pct", "reduce_drawdown_pct")
         observe = sources.get("observe_drawdown_pct", "observe_drawdown_pct")
         problems.append(

@@ -366,7 +366,7 @@ def _exchange_cancel(sandbox: SandboxServer, rng: random.Random) -> int:
         if not open_orders:
             return 0
         victim = rng.choice(open_orders)
-    return int(exchange.cancel_order(sandbox.api_key, victim.exchange_id) is None)
+    return int(exchange.cancel_by_exchange(sandbox.api_key, victim.exchange_id) is None)
 
 
 def invariants_check(

@@ -16,6 +16,7 @@ from meva.interrupts import terminate_interrupts
 from replay.models import Dataset
 from replay.services.backtests import BacktestRequest, backtest_run
 from trading.domain.bounds import BoundError, bounded
+from trading.domain.jsonsafe import JsonRejected, json_object_loads
 from trading.domain.strategies.registry import STRATEGY_REGISTRY
 from trading.domain.venue import FillModel
 
@@ -132,12 +133,9 @@ class Command(BaseCommand):
 
 def _json_object(flag: str, text: str) -> dict:
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CommandError(f"{flag}: not valid JSON ({exc.msg} at char {exc.pos})") from None
-    if not isinstance(value, dict):
-        raise CommandError(f"{flag}: must be a JSON object")
-    return value
+        return json_object_loads(text, what=flag)
+    except JsonRejected as exc:
+        raise CommandError(str(exc)) from None
 
 
 def _bounded(parameter: str, flag: str, text: str) -> Decimal:

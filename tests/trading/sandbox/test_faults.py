@@ -205,7 +205,8 @@ def test_a_spec_given_at_start_is_reproducible_and_never_hits_control_routes(
 def test_the_faults_control_route_sets_and_clears_rules(sandbox: SandboxServer) -> None:
     with httpx.Client(base_url=sandbox.base_url, timeout=TIMEOUT) as http:
         bad = http.post("/sandbox/faults", json={"spec": "http5xx=2"})
-        assert bad.status_code == 400 and "'http5xx=2'" in bad.json()["error"]
+        assert bad.status_code == 400 and "'http5xx=2'" in bad.json()["message"]
+        assert bad.json()["success"] is False  # BTCTurk's error format
         assert http.post("/sandbox/faults", json={"spec": "http5xx=1:502"}).status_code == 200
         assert http.get("/api/v2/ticker").status_code == 502
         assert http.get("/sandbox/state").json()["faults"] == ["http5xx=1.0:502"]

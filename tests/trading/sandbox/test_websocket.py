@@ -127,11 +127,16 @@ def test_ticker_pair_gets_402_and_all_gets_401_and_both_update_per_bar(
     assert recv_type(ws, 401)[1]["items"][1]["LA"] == "5015"
 
 
-def test_unknown_frames_are_ignored_and_unknown_channels_are_acked_not_ok(
+def test_malformed_frames_get_an_error_frame_unknown_types_are_ignored_and_unknown_channels_are_acked_not_ok(
     ws: ClientConnection,
 ) -> None:
-    for junk in ("not json", "[999, {}]", '{"a": 1}', "[151]", "[151, 3]", b"\x00\xff"):
+    malformed = ("not json", '{"a": 1}', "[151]", "[151, 3]", b"\x00\xff", "[" * 100 + "]" * 100)
+    for junk in (*malformed, "[999, {}]"):
         ws.send(junk)
+    for _ in malformed:
+        kind, body = recv(ws)
+        assert kind == 100 and body["ok"] is False
+        assert body["message"].startswith("malformed frame: ")
     assert subscribe(ws, "nosuch", "BTCTRY") == [
         100,
         {"ok": False, "message": "join|nosuch:BTCTRY", "type": 100},

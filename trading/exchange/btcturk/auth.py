@@ -79,8 +79,10 @@ def ws_login_frame(
 
 
 def signature_valid(api_key: str, secret_key: bytes, message_suffix: str, given: str) -> bool:
-    """Constant-time check of a signature a client sent (used by the sandbox exchange)."""
-    return hmac.compare_digest(signature(api_key, secret_key, message_suffix), given)
+    """Constant-time check of a signature a client sent (used by the sandbox exchange); any
+    header text, non-ASCII included, is compared as UTF-8 bytes (a mismatch, never an error)."""
+    expected = signature(api_key, secret_key, message_suffix).encode()
+    return hmac.compare_digest(expected, given.encode("utf-8", "surrogateescape"))
 
 
 class ServerClock:

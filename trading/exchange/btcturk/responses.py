@@ -9,16 +9,19 @@ into the error taxonomy of :mod:`trading.exchange.errors` through
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from decimal import Decimal
 
 import httpx
 
+from trading.domain.jsonsafe import json_loads_bounded
 from trading.exchange.btcturk import urls
 from trading.exchange.btcturk.parse import classify_error, envelope_code, envelope_message
 from trading.exchange.errors import ExchangeError, NonRetryableError, PayloadError
 
+# Exchange answers are at most a few MB (exchangeinfo) and a few levels deep.
+MAX_BODY_BYTES = 16_000_000
+MAX_DEPTH = 16
 NOT_JSON = object()  # what decode_body returns for a body that is not JSON
 
 
@@ -26,8 +29,14 @@ def decode_body(response: httpx.Response) -> object:
     """The decoded JSON body of ``response``, or :data:`NOT_JSON`."""
     try:
         # Decimal for fractional numbers: nothing is lost between the wire and the parser.
-        return json.loads(response.content, parse_float=Decimal)
-    except (ValueError, RecursionError):
+        return json_loads_bounded(
+            response.content,
+            max_bytes=MAX_BODY_BYTES,
+            max_depth=MAX_DEPTH,
+            what="response",
+            parse_float=Decimal,
+        )
+    except ValueError:  # JsonRejected: malformed, too large or too deep
         return NOT_JSON
 
 

@@ -24,11 +24,11 @@ readers in :mod:`~trading.exchange.btcturk.ws_fields`, frame parsers in
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from trading.domain.jsonsafe import json_loads_bounded
 from trading.exchange.btcturk.ws_fields import ENDPOINT as ENDPOINT
 from trading.exchange.btcturk.ws_fields import MAX_EXPONENT as MAX_EXPONENT
 from trading.exchange.btcturk.ws_fields import field_error, read_bool, read_int, read_text, required
@@ -66,6 +66,9 @@ from trading.exchange.btcturk.ws_parse_market import (
 )
 
 # --- session frames ------------------------------------------------------------------------
+
+# A websocket frame is at most a full order book (a few hundred KB).
+FRAME_MAX_BYTES = 4_000_000
 
 
 def _parse_991(payload: dict[str, Any], received_ms: int) -> Welcome:
@@ -126,9 +129,11 @@ def decode_frame(text: str | bytes) -> list[Any]:
     two-element ``[int, object]`` array.
     """
     try:
-        frame = json.loads(text, parse_float=Decimal)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise field_error("frame", f"not JSON: {exc}") from None
+        frame = json_loads_bounded(
+            text, max_bytes=FRAME_MAX_BYTES, max_depth=16, what="frame", parse_float=Decimal
+        )
+    except ValueError as exc:  # JsonRejected: malformed, too large or too deep
+        raise field_error("frame", str(exc)) from None
     frame_type(frame)
     return frame
 

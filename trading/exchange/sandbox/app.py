@@ -39,14 +39,17 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from trading.domain.jsonsafe import json_loads_bounded
 from trading.exchange.sandbox import rest_private, rest_public, wire, ws
 from trading.exchange.sandbox.exchange import SandboxExchange
-from trading.exchange.sandbox.faults import NO_FAULT, FaultInjector, FaultSpecError
-from trading.exchange.sandbox.rest_public import BadParameter, bad_request
+from trading.exchange.sandbox.faults import NO_FAULT, FaultInjector
+from trading.exchange.sandbox.rest_public import BODY_MAX_BYTES, BadParameter, bad_request
 
 CONTROL_PREFIX = "/sandbox/"
 PACER_TICK_S = 0.02
 _dropping: contextvars.ContextVar[bool] = contextvars.ContextVar("sandbox_drop", default=False)
+
+logger = logging.getLogger("trading.exchange.sandbox")
 
 
 class _IntentionalDropFilter(logging.Filter):
@@ -174,11 +177,14 @@ async def control_faults(request: Request) -> JSONResponse:
         faults.clear()
         return JSONResponse({"faults": []})
     try:
-        spec = json.loads(await request.body() or b"{}").get("spec", "")
-        faults.configure(str(spec))
-    except (ValueError, AttributeError) as exc:
-        message = str(exc) if isinstance(exc, FaultSpecError) else 'body must be {"spec": ...}'
-        return JSONResponse({"error": message}, status_code=400)
+        body = json_loads_bounded(
+            await request.body() or b"{}", max_bytes=BODY_MAX_BYTES, what="request body"
+        )
+        if not isinstance(body, dict):
+            raise ValueError('body must be {"spec": ...}')
+        faults.configure(str(body.get("spec", "")))
+    except ValueError as exc:
+        return JSONResponse(wire.error_body(str(exc), 400), status_code=400)
     return JSONResponse({"faults": [f"{r.kind}={r.rate}:{r.arg}" for r in faults.rules]})
 
 
@@ -196,6 +202,12 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     status = exc.status_code if isinstance(exc, HTTPException) else 500
     message = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(status, "ERROR")
     return JSONResponse(wire.error_body(message, status), status_code=status)
+
+
+async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+    """Anything unexpected: logged with its traceback, answered in BTCTurk's error format."""
+    logger.error("sandbox: %s %s failed", request.method, request.url.path, exc_info=exc)
+    return JSONResponse(wire.error_body("INTERNAL_ERROR", 500), status_code=500)
 
 
 async def _bad_parameter(request: Request, exc: Exception) -> JSONResponse:
@@ -238,7 +250,11 @@ def build_app(
 
     app = Starlette(
         routes=[*rest_public.ROUTES, *rest_private.ROUTES, *ws.ROUTES, *CONTROL_ROUTES],
-        exception_handlers={HTTPException: _http_error, BadParameter: _bad_parameter},
+        exception_handlers={
+            HTTPException: _http_error,
+            BadParameter: _bad_parameter,
+            Exception: _internal_error,
+        },
         lifespan=lifespan,
     )
     app.state.exchange = exchange

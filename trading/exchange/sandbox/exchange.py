@@ -246,6 +246,12 @@ class SandboxExchange:
                 self._publish(PrivateEvent(api_key, private))
             return code
 
+    def cancel_by_exchange(self, api_key: str, order_id: int) -> str | None:
+        """The exchange cancels one of the key's orders on its own (maintenance, a delisting;
+        the chaos campaign uses it): like :meth:`cancel_order`, the client gets the same 452
+        frame and sees the order ``Canceled``."""
+        return self.cancel_order(api_key, order_id)
+
     # --- websocket frames ---------------------------------------------------------------------
 
     def periodic_event(self) -> MarketEvent:

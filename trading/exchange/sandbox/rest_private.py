@@ -46,7 +46,6 @@ trade through it, a market order's remainder is canceled (see
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from collections.abc import Awaitable, Callable
@@ -56,12 +55,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from trading.domain.jsonsafe import json_loads_bounded
 from trading.domain.orders import CLIENT_ORDER_ID_MAX, OrderType, Side
 from trading.exchange.btcturk.auth import STAMP_TOLERANCE_MS, signature_valid
 from trading.exchange.errors import INVALID_NONCE_CODE, ORDER_NOT_FOUND_CODE
 from trading.exchange.sandbox import wire
 from trading.exchange.sandbox.accounts import Account
 from trading.exchange.sandbox.rest_public import (
+    BODY_MAX_BYTES,
     BadParameter,
     bad_request,
     exchange_of,
@@ -187,8 +188,10 @@ def _decimal(body: dict, name: str, *, required: bool) -> Decimal | None:
 async def order_submit(request: Request, account: Account) -> JSONResponse:
     exchange = exchange_of(request)
     try:
-        body = json.loads(await request.body() or b"{}")
-    except (ValueError, UnicodeDecodeError):
+        body = json_loads_bounded(
+            await request.body() or b"{}", max_bytes=BODY_MAX_BYTES, what="request body"
+        )
+    except ValueError:
         return bad_request(PARAMETER_ERROR)
     if not isinstance(body, dict):
         return bad_request(PARAMETER_ERROR)

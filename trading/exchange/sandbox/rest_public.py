@@ -37,6 +37,10 @@ DAY_MS = 86_400_000
 MAX_TIME_S = 10**11  # graph ranges: "to" defaults far in the future
 
 
+# Request bodies are small JSON objects; anything larger is refused unread.
+BODY_MAX_BYTES = 65_536
+
+
 class BadParameter(ValueError):
     """A query parameter that cannot be used; ``message`` goes into the error body."""
 

@@ -29,10 +29,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
+from trading.domain.jsonsafe import json_loads_bounded
 from trading.exchange.btcturk.auth import STAMP_TOLERANCE_MS, signature_valid
 from trading.exchange.sandbox import frames
 from trading.exchange.sandbox.exchange import MarketEvent, PrivateEvent, SandboxExchange
@@ -42,6 +44,9 @@ QUEUE_LIMIT = 10_000
 DROP_CODE = 1011
 OVERFLOW_CODE = 1013
 PUSH, REPLY = "push", "reply"
+
+logger = logging.getLogger("trading.exchange.sandbox")
+FRAME_MAX_BYTES = 16_384
 
 
 class Session:
@@ -124,12 +129,16 @@ def _login(exchange: SandboxExchange, payload: dict) -> tuple[str | None, str | 
 
 
 def handle_frame(exchange: SandboxExchange, session: Session, text: str) -> None:
-    """Apply one client frame (module docstring); unknown or malformed frames are ignored."""
+    """Apply one client frame (module docstring). A malformed one (not JSON, too large or
+    deep, not ``[type, {...}]``) gets ``[100, {"ok": false, "message": "malformed frame:
+    ..."}]`` and a log line; a well-formed one of an unknown type is ignored."""
     try:
-        message = json.loads(text)
-    except ValueError:
+        message = json_loads_bounded(text, max_bytes=FRAME_MAX_BYTES, what="frame")
+    except ValueError as exc:
+        _malformed(session, str(exc))
         return
     if not (isinstance(message, list) and len(message) == 2 and isinstance(message[1], dict)):
+        _malformed(session, "frame: expected [type, {...}]")
         return
     kind, payload = message
     if kind == 114:
@@ -155,6 +164,11 @@ def handle_frame(exchange: SandboxExchange, session: Session, text: str) -> None
         session.put(REPLY, frames.result(True, f"join|{label}"))
         for frame in first_frames:
             session.put(REPLY, frame)
+
+
+def _malformed(session: Session, problem: str) -> None:
+    logger.warning("sandbox websocket: malformed frame refused: %s", problem)
+    session.put(REPLY, frames.result(False, f"malformed frame: {problem}"))
 
 
 async def _send_loop(websocket: WebSocket, session: Session, faults: FaultInjector) -> None:

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from meva.errors import ApplicationError
+from trading.domain.jsonsafe import JsonRejected, json_object_loads
 from trading.models import Account
 from trading.services.account_config import AccountConfigError
 from trading.services.accounts import account_create, account_enable, account_update
@@ -134,12 +135,9 @@ def _apply(options: dict, values: dict[str, object]) -> tuple[Account, str]:
 
 def _json_object(flag: str, text: str) -> dict:
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CommandError(f"{flag}: not valid JSON ({exc.msg} at char {exc.pos})") from None
-    if not isinstance(value, dict):
-        raise CommandError(f"{flag}: must be a JSON object")
-    return value
+        return json_object_loads(text, what=flag)
+    except JsonRejected as exc:
+        raise CommandError(str(exc)) from None
 
 
 def _balances(items: list[str]) -> dict[str, Decimal]:

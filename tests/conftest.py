@@ -24,3 +24,16 @@ def operator(django_user_model: type[User]) -> User:
     return django_user_model.objects.create_user(
         username="operator", password="not-used", is_staff=True
     )
+
+
+@pytest.fixture
+def no_broker(settings):
+    """The platform as ``make run`` starts it, whatever ``REDIS_URL`` CI sets: no Celery broker,
+    so tasks run in the caller (Celery's eager mode) and alert deliveries on a daemon thread."""
+    from meva.celery import app
+
+    saved = app.conf.task_always_eager
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = saved

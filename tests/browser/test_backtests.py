@@ -162,7 +162,7 @@ def test_the_run_rows_fit_without_scrolling(logged_in, live_server, dataset, scr
 
 
 def test_a_backtest_started_from_the_form_opens_its_page(
-    logged_in, live_server, dataset, screenshot
+    logged_in, live_server, dataset, screenshot, no_broker
 ):
     page = logged_in
 

@@ -410,9 +410,8 @@ def test_starting_a_backtest_creates_the_run_and_queues_the_task(
 
 @pytest.mark.django_db(transaction=True)  # real commits: the on-commit hook runs in the request
 def test_without_a_broker_the_started_backtest_runs_at_once(
-    admin_client: Client, dataset: Dataset, settings
+    admin_client: Client, dataset: Dataset, no_broker
 ) -> None:
-    assert settings.CELERY_TASK_ALWAYS_EAGER  # no REDIS_URL in the test settings
     response = admin_client.post(START, start_form(dataset), follow=True)
 
     run = BacktestRun.objects.get()

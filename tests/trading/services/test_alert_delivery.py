@@ -242,7 +242,9 @@ def test_the_celery_task_retries_and_delivers(receiver: Receiver, settings) -> N
 
 
 @pytest.mark.django_db(transaction=True)
-def test_delivery_starts_after_the_commit_without_blocking_the_raiser(receiver: Receiver) -> None:
+def test_delivery_starts_after_the_commit_without_blocking_the_raiser(
+    receiver: Receiver, no_broker
+) -> None:
     from django.db import transaction
 
     with transaction.atomic():
@@ -255,7 +257,7 @@ def test_delivery_starts_after_the_commit_without_blocking_the_raiser(receiver: 
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_rolled_back_alert_is_never_sent(receiver: Receiver) -> None:
+def test_a_rolled_back_alert_is_never_sent(receiver: Receiver, no_broker) -> None:
     from django.db import transaction
 
     with pytest.raises(RuntimeError), transaction.atomic():

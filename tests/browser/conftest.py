@@ -2,7 +2,9 @@
 playwright against pytest-django's ``live_server`` (static files served from the finders, so the
 vendored Chart.js loads as in production). Screenshots go to ``var/screenshots/`` as artifacts.
 
-Fixtures: ``browser`` (one headless chromium per session), ``page`` (a fresh context per test,
+Fixtures: ``browser`` (one headless chromium for this package, closed after its last test:
+playwright's sync API keeps an event loop running in the main thread while it is open, and
+``asyncio.run`` in later tests would refuse to start), ``page`` (a fresh context per test,
 1440×900), ``admin_user`` (a superuser with a known password), ``logged_in`` (a page logged in
 as that user through the admin login form), and ``screenshot(page, name)``.
 """
@@ -19,23 +21,31 @@ CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 PASSWORD = "browser-test-password"
 
-# playwright's sync API runs an event loop in this thread; Django's ORM calls made by the
-# test itself (fixtures, assertions) are still synchronous and safe here.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser():
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: run `make browser` (Debian's chromium package)")
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"]
-        )
-        yield browser
-        browser.close()
+    # playwright's sync API runs an event loop in this thread; Django's ORM calls made by the
+    # test itself (fixtures, assertions) are still synchronous and safe here. Only while the
+    # browser is open: the rest of the suite keeps Django's async-safety check.
+    saved = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"]
+            )
+            yield browser
+            browser.close()
+    finally:
+        if saved is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = saved
 
 
 @pytest.fixture

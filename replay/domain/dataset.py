@@ -8,6 +8,10 @@ Layout of a dataset directory (README "Replay datasets")::
 
 File rules:
 
+- Every file is a regular file inside the dataset directory: a symbolic link that dangles or
+  leads outside it (through any component), a directory, FIFO, device or socket is refused
+  before it is read, and so is a CSV over 1 GiB, an ``exchangeinfo.json`` over 16 MiB or a
+  CSV field over 1,024 characters. A refused file's contents are never read nor echoed.
 - UTF-8 (a BOM is allowed), comma separated, one header line. Header names are matched
   case-insensitively after stripping blanks; extra columns are ignored; blank lines skipped.
 - ``ts`` is the candle **open** time (book: the quote time): either an integer of epoch
@@ -42,6 +46,7 @@ each file (about 5 microseconds per bar on a slow core, 500,000 bars in ~2.5 s).
 from __future__ import annotations
 
 import json
+import os
 from array import array
 from collections import Counter
 from dataclasses import dataclass
@@ -64,6 +69,7 @@ from replay.domain.dataset_csv import (
     check_book,
     check_candles,
     iso_utc,
+    read_dataset_file,
     read_table,
 )
 from trading.domain.jsonsafe import json_depth_exceeds
@@ -97,6 +103,8 @@ RULES_DEFAULT = "default"
 _CANDLE_GROUPS = (("open", "high", "low", "close"), ("volume",))
 
 EXCHANGEINFO_MAX_DEPTH = 16
+EXCHANGEINFO_MAX_BYTES = 16 << 20
+"""Largest ``exchangeinfo.json`` (16 MiB; BTCTurk's full answer is about 1 MiB)."""
 
 
 # --- public types ------------------------------------------------------------------------
@@ -449,9 +457,11 @@ def _exchangeinfo(
     root: Path, digests: dict[str, tuple[int, str]], errors: ErrorLog
 ) -> tuple[dict[Symbol, ExchangeRules], dict[str, str]]:
     file = root / EXCHANGEINFO
-    if not file.is_file():
+    if not os.path.lexists(file):
         return {}, {}
-    data = file.read_bytes()
+    data = read_dataset_file(root, file, EXCHANGEINFO_MAX_BYTES, errors)
+    if data is None:
+        return {}, {}
     digests[EXCHANGEINFO] = (len(data), sha256(data).hexdigest())
     if json_depth_exceeds(data.decode("utf-8", "replace"), EXCHANGEINFO_MAX_DEPTH):
         errors.add(EXCHANGEINFO, None, None, f"nested deeper than {EXCHANGEINFO_MAX_DEPTH} levels")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import stat
 from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -22,6 +24,10 @@ from pathlib import Path
 
 MAX_ERRORS = 20
 MAX_DECIMALS = 18
+MAX_FILE_BYTES = 1 << 30
+"""Largest CSV file a dataset may hold (1 GiB: years of 1-minute bars for one symbol)."""
+MAX_FIELD_CHARS = 1024
+"""Longest CSV field (characters); a number or a timestamp is far shorter."""
 CANDLE_COLUMNS = ("open", "high", "low", "close", "volume")
 
 POW10 = tuple(10**k for k in range(MAX_DECIMALS + 1))
@@ -124,6 +130,64 @@ class Table:
     lines: Sequence[int]
 
 
+# --- files ---------------------------------------------------------------------------------
+
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _kind(mode: int) -> str:
+    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+
+
+def read_dataset_file(root: Path, file: Path, max_bytes: int, errors: ErrorLog) -> bytes | None:
+    """The bytes of ``file`` (under the dataset directory ``root``, which is resolved), or
+    ``None`` with one error naming the file when it may not be read: a symbolic link that
+    dangles or leads outside ``root`` (through any component), anything but a regular file
+    (directory, FIFO, device, socket; refused before a blocking open), or more than
+    ``max_bytes`` bytes. The contents of a refused file are never read nor echoed: it could
+    be a secrets file. One mechanism for every file a dataset reads.
+    """
+    rel = file.relative_to(root).as_posix()
+    try:
+        target = file.resolve(strict=True)
+    except FileNotFoundError:
+        errors.add(rel, None, None, "refused: a symbolic link to a file that does not exist")
+        return None
+    except (OSError, RuntimeError) as exc:  # a symlink loop, a permission problem
+        errors.add(rel, None, None, f"refused: cannot resolve the path ({type(exc).__name__})")
+        return None
+    if not target.is_relative_to(root):
+        errors.add(rel, None, None, "refused: a symbolic link that leads outside the dataset")
+        return None
+    try:
+        fd = os.open(target, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as exc:
+        errors.add(rel, None, None, f"refused: cannot open ({exc.strerror})")
+        return None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        errors.add(rel, None, None, f"refused: {_kind(info.st_mode)}, not a regular file")
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        if info.st_size > max_bytes:
+            errors.add(
+                rel, None, None, f"refused: {info.st_size} bytes, over the {max_bytes} byte limit"
+            )
+            return None
+        data = handle.read(max_bytes + 1)
+    if len(data) > max_bytes:  # it grew while we read it
+        errors.add(rel, None, None, f"refused: over the {max_bytes} byte limit")
+        return None
+    return data
+
+
 def read_table(
     root: Path,
     file: Path,
@@ -139,10 +203,14 @@ def read_table(
     are out of order are reported and skipped, so the result stays aligned and strictly
     increasing. Returns ``None`` (with errors added) when the file is unusable: not UTF-8,
     empty, missing columns, no data rows, or a group whose common scale overflows 64 bits.
-    Raises :class:`TooManyErrors` via ``errors``; ``OSError`` from reading propagates.
+    The file itself is read through :func:`read_dataset_file` (links, kind, size); fields
+    longer than :data:`MAX_FIELD_CHARS` are errors. Raises :class:`TooManyErrors` via
+    ``errors``.
     """
     rel = file.relative_to(root).as_posix()
-    data = file.read_bytes()
+    data = read_dataset_file(root, file, MAX_FILE_BYTES, errors)
+    if data is None:
+        return None
     digests[rel] = (len(data), sha256(data).hexdigest())
     try:
         text = data.decode("utf-8-sig")
@@ -150,7 +218,7 @@ def read_table(
         errors.add(rel, None, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})")
         return None
     del data
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = _BoundedRows(rel, csv.reader(io.StringIO(text, newline="")), errors)
     header = next(reader, None)
     if header is None:
         errors.add(rel, 1, None, "file is empty (expected a header line)")
@@ -163,6 +231,36 @@ def read_table(
     if table is None or not all([_unify_scales(table, group, errors) for group in groups]):
         return None
     return table
+
+
+class _BoundedRows:
+    """The rows of a ``csv.reader`` (``line_num`` as the reader's); a row with a field longer
+    than :data:`MAX_FIELD_CHARS` is reported by line and skipped, and a row the csv module
+    refuses ends the file with an error. The field itself is never echoed."""
+
+    def __init__(self, rel: str, reader, errors: ErrorLog) -> None:
+        self.rel, self.reader, self.errors = rel, reader, errors
+
+    @property
+    def line_num(self) -> int:
+        return self.reader.line_num
+
+    def __iter__(self) -> _BoundedRows:
+        return self
+
+    def __next__(self) -> list[str]:
+        while True:
+            try:
+                row = next(self.reader)
+            except csv.Error as exc:  # the csv module cannot resume inside a broken field
+                reason = str(exc).split(" (")[0]
+                self.errors.add(self.rel, self.line_num, None, f"unreadable CSV row ({reason})")
+                raise StopIteration from None
+            longest = max(map(len, row), default=0)
+            if longest <= MAX_FIELD_CHARS:
+                return row
+            message = f"a field of {longest} characters, over the {MAX_FIELD_CHARS} limit"
+            self.errors.add(self.rel, self.line_num, None, message)
 
 
 def _read_rows(

@@ -340,6 +340,141 @@ def test_it_rejects_a_file_that_is_not_utf8(tmp_path: Path) -> None:
     assert str(caught.value).startswith("candles/BTC_TRY.csv: not UTF-8 text")
 
 
+# --- files the dataset may not read: links out, special files, sizes -----------------------
+
+SECRET = "DJANGO_SECRET_KEY=planted-secret-do-not-echo"
+
+
+def secrets_file(tmp_path: Path) -> Path:
+    """A file outside the dataset that must never be read into an error."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    path = outside / "secrets.env"
+    path.write_text(f"{SECRET}\n")
+    return path
+
+
+def refusal(dataset: Path) -> str:
+    with pytest.raises(DatasetInvalid) as caught:
+        load_dataset(dataset)
+    text = str(caught.value)
+    assert SECRET not in text and "planted" not in text
+    return text
+
+
+def test_a_candle_symlink_out_of_the_dataset_is_refused_without_echoing_it(
+    write_dataset, tmp_path: Path
+) -> None:
+    root = write_dataset(tmp_path / "ds", btc(row(0, 10, 11, 9, 10), row(1, 10, 11, 9, 10)))
+    (root / "candles" / "ETH_TRY.csv").symlink_to(secrets_file(tmp_path))
+
+    assert refusal(root) == (
+        "candles/ETH_TRY.csv: refused: a symbolic link that leads outside the dataset"
+    )
+
+
+def test_a_candles_folder_linked_out_of_the_dataset_is_refused(tmp_path: Path) -> None:
+    secrets = secrets_file(tmp_path)
+    secrets.rename(secrets.with_name("BTC_TRY.csv"))
+    root = tmp_path / "ds"
+    root.mkdir()
+    (root / "candles").symlink_to(secrets.parent, target_is_directory=True)
+
+    assert refusal(root) == (
+        "candles/BTC_TRY.csv: refused: a symbolic link that leads outside the dataset"
+    )
+
+
+def test_a_link_inside_the_dataset_is_followed(write_dataset, tmp_path: Path) -> None:
+    root = write_dataset(
+        tmp_path / "ds", {"raw/btc.csv": csv_text(row(0, 10, 11, 9, 10), row(1, 10, 11, 9, 10))}
+    )
+    (root / "candles").mkdir()
+    (root / "candles" / "BTC_TRY.csv").symlink_to(root / "raw" / "btc.csv")
+
+    assert load_dataset(root).bar_count == 2
+
+
+def test_an_exchangeinfo_symlink_out_of_the_dataset_is_refused(
+    write_dataset, tmp_path: Path
+) -> None:
+    root = write_dataset(tmp_path / "ds", btc(row(0, 10, 11, 9, 10), row(1, 10, 11, 9, 10)))
+    (root / "exchangeinfo.json").symlink_to(secrets_file(tmp_path))
+
+    assert refusal(root) == (
+        "exchangeinfo.json: refused: a symbolic link that leads outside the dataset"
+    )
+
+
+def test_a_dangling_link_is_refused(write_dataset, tmp_path: Path) -> None:
+    root = write_dataset(tmp_path / "ds", btc(row(0, 10, 11, 9, 10), row(1, 10, 11, 9, 10)))
+    (root / "candles" / "ETH_TRY.csv").symlink_to(root / "candles" / "gone.csv")
+
+    assert refusal(root) == (
+        "candles/ETH_TRY.csv: refused: a symbolic link to a file that does not exist"
+    )
+
+
+def test_a_fifo_is_refused_before_it_could_block_the_load(write_dataset, tmp_path: Path) -> None:
+    import os
+
+    root = write_dataset(tmp_path / "ds", btc(row(0, 10, 11, 9, 10), row(1, 10, 11, 9, 10)))
+    os.mkfifo(root / "candles" / "ETH_TRY.csv")  # no writer: a plain open() would hang
+
+    assert refusal(root) == "candles/ETH_TRY.csv: refused: a FIFO, not a regular file"
+
+
+def test_a_directory_or_a_device_named_like_a_candle_file_is_refused(
+    write_dataset, tmp_path: Path
+) -> None:
+    root = write_dataset(tmp_path / "ds", btc(row(0, 10, 11, 9, 10), row(1, 10, 11, 9, 10)))
+    (root / "candles" / "ETH_TRY.csv").mkdir()
+    (root / "candles" / "XRP_TRY.csv").symlink_to("/dev/null")  # also leaves the dataset
+    (root / "exchangeinfo.json").mkdir()
+
+    assert refusal(root).splitlines() == [
+        "candles/ETH_TRY.csv: refused: a directory, not a regular file",
+        "candles/XRP_TRY.csv: refused: a symbolic link that leads outside the dataset",
+        "exchangeinfo.json: refused: a directory, not a regular file",
+    ]
+
+
+def test_oversized_files_and_fields_are_refused(write_dataset, tmp_path: Path, monkeypatch) -> None:
+    from replay.domain import dataset, dataset_csv
+
+    root = write_dataset(
+        tmp_path / "ds",
+        {
+            **btc(
+                row(0, 10, 11, 9, 10),
+                f"{T0 + MIN},{'1' * 2000},11,9,10,1",
+                row(2, 10, 11, 9, 10),
+                row(3, 10, 11, 9, 10),
+            ),
+            "candles/ETH_TRY.csv": csv_text(*(row(i, 10, 11, 9, 10) for i in range(200))),
+            "exchangeinfo.json": '{"data": {"symbols": []}}' + " " * 200,
+        },
+    )
+    monkeypatch.setattr(dataset_csv, "MAX_FILE_BYTES", 3000)
+    monkeypatch.setattr(dataset, "EXCHANGEINFO_MAX_BYTES", 100)
+
+    assert refusal(root).splitlines() == [
+        "candles/BTC_TRY.csv:3: a field of 2000 characters, over the 1024 limit",
+        "candles/ETH_TRY.csv: refused: 5430 bytes, over the 3000 byte limit",
+        "exchangeinfo.json: refused: 225 bytes, over the 100 byte limit",
+    ]
+
+
+def test_a_field_the_csv_module_refuses_ends_the_file_with_its_line(tmp_path: Path) -> None:
+    (tmp_path / "candles").mkdir()
+    huge = "x" * 200_000  # over the csv module's own 131,072 character limit
+    (tmp_path / "candles" / "BTC_TRY.csv").write_text(
+        f'{HEADER}\n{row(0, 10, 11, 9, 10)}\n{T0 + MIN},"{huge}",1,1,1,1\n'
+    )
+
+    assert refusal(tmp_path).startswith("candles/BTC_TRY.csv:3: unreadable CSV row (field larger")
+
+
 # --- accepted datasets ---------------------------------------------------------------------
 
 

@@ -10,6 +10,7 @@ closes one bar at a time and runs one cycle of each account per bar through the 
 
 from __future__ import annotations
 
+import argparse
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -21,9 +22,12 @@ from django.db import connection
 from django.test import override_settings
 
 from ledger.models import LedgerFill
-from replay.domain.dataset import load_dataset
+from meva.errors import ApplicationError
+from replay.domain.dataset import DatasetInvalid, load_dataset
+from trading.domain.bounds import BoundError, bounded
 from trading.domain.decimals import decimal_trim
 from trading.domain.gate import LIVE_TRADING_ACK_PHRASE
+from trading.domain.jsonsafe import JsonRejected, json_object_loads
 from trading.exchange.sandbox import start_sandbox
 from trading.models import Account, Order
 from trading.services.accounts import account_create
@@ -47,10 +51,20 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--dataset", default="data/sample/try-1m", type=Path)
-        parser.add_argument("--cycles", type=int, default=30, help="bars to close (default 30)")
         parser.add_argument(
-            "--warmup", type=int, default=40, help="bars closed before the first cycle"
+            "--dataset",
+            default=settings.BASE_DIR / "data" / "sample" / "try-1m",
+            type=Path,
+            help="dataset directory (default: the bundled data/sample/try-1m)",
+        )
+        parser.add_argument(
+            "--cycles", type=_count(1, 10_000), default=30, help="bars to close (default 30)"
+        )
+        parser.add_argument(
+            "--warmup",
+            type=_count(0, 100_000),
+            default=40,
+            help="bars closed before the first cycle",
         )
         parser.add_argument("--strategy", default="mean_reversion")
         parser.add_argument(
@@ -66,11 +80,13 @@ class Command(BaseCommand):
                 "paper_demo needs a throwaway database (make paper uses var/paper-demo.sqlite3)"
             )
         try:
-            params = json.loads(options["params"])
-        except json.JSONDecodeError as exc:
-            raise CommandError(f"--params: not JSON ({exc})") from None
-        dataset = load_dataset(options["dataset"])
-        cash = Decimal(options["cash"])
+            params = json_object_loads(options["params"], what="--params")
+            cash = bounded("initial_cash", options["cash"], source="--cash")
+            dataset = load_dataset(options["dataset"])
+        except (JsonRejected, BoundError) as exc:
+            raise CommandError(str(exc)) from None
+        except DatasetInvalid as exc:
+            raise CommandError(f"--dataset {options['dataset']}:\n{exc}") from None
         sandbox = start_sandbox(
             dataset,
             balances={"TRY": cash},
@@ -80,6 +96,8 @@ class Command(BaseCommand):
         try:
             with override_settings(**_sandbox_settings(sandbox)):
                 self._run(sandbox, options, params, cash)
+        except ApplicationError as exc:  # a strategy, parameter or symbol the accounts refuse
+            raise CommandError(str(exc)) from None
         finally:
             sandbox.stop()
 
@@ -133,6 +151,21 @@ class Command(BaseCommand):
         self.stdout.write(f"ledger vs venue balances: {len(check.rows)} assets, drift: {drift}")
         last = account.risk_state.get("mode", "NORMAL")
         self.stdout.write(f"balances {account_balances(account)}; risk mode {last}")
+
+
+def _count(minimum: int, maximum: int):
+    """An argparse type: an integer in ``[minimum, maximum]`` (a usage error otherwise)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if not minimum <= value <= maximum:
+            raise argparse.ArgumentTypeError(f"{value} is not in [{minimum}, {maximum}]")
+        return value
+
+    return parse
 
 
 def _sandbox_settings(sandbox) -> dict[str, object]:

@@ -9,12 +9,10 @@ import sys
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "meva.settings")
-    from meva.startup import settings_or_exit
+    from meva.startup import command_or_exit, settings_or_exit
 
     settings_or_exit()  # a configuration error is one line naming the variable, exit 2
-    from django.core.management import execute_from_command_line
-
-    execute_from_command_line(sys.argv)
+    command_or_exit(sys.argv)  # so is a database that is unreachable or not migrated
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from trading.domain.bounds import BoundError, instant
 from trading.domain.decimals import decimal_trim
 
 
@@ -45,3 +46,17 @@ class EpochMsField(serializers.Field):
             return None
         moment = datetime.fromtimestamp(value / 1000, tz=UTC)
         return moment.isoformat().replace("+00:00", "Z")
+
+
+class InstantField(serializers.DateTimeField):
+    """An input time (ISO-8601, UTC when no offset) checked by the shared time validator
+    (:func:`trading.domain.bounds.instant`): 1970 up to 2200, returned as aware UTC. A time
+    out of ``datetime``'s range (``9999-12-31T23:59-05:00``) is a 400, never a 500."""
+
+    def to_internal_value(self, value: object) -> datetime:
+        if isinstance(value, datetime):
+            return super().to_internal_value(value)
+        try:
+            return instant(self.field_name or "time", value if isinstance(value, str) else "")
+        except BoundError as exc:
+            raise serializers.ValidationError(str(exc).split(": ", 1)[-1]) from None

@@ -18,6 +18,7 @@ from django_filters.fields import IsoDateTimeField
 
 from ledger.models import LedgerFill
 from replay.models import BacktestRun, RunStatus
+from trading.domain.bounds import BoundError, instant
 from trading.domain.orders import OrderStatus, Side
 from trading.domain.symbols import SymbolError, parse_symbol
 from trading.models import Alert, AlertSeverity, AuditEvent, Cycle, CycleMode, CycleStatus, Order
@@ -41,9 +42,9 @@ class UtcIsoDateTimeField(IsoDateTimeField):
         if moment is None:
             return None
         try:
-            return moment.astimezone(dt.UTC)
-        except (OverflowError, ValueError):
-            raise ValidationError("time out of range", code="overflow") from None
+            return instant("time", moment)
+        except BoundError as exc:
+            raise ValidationError(str(exc).split(": ", 1)[-1], code="overflow") from None
 
 
 class UtcIsoDateTimeFilter(df.IsoDateTimeFilter):

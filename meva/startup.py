@@ -3,6 +3,10 @@
 ``settings_or_exit()`` imports the settings; an ``ImproperlyConfigured`` (each names its
 variable: ``meva.envconfig``) is printed as ``configuration error: <message>`` on stderr and
 the process exits with status 2, instead of a long traceback that buries the variable's name.
+
+``command_or_exit(argv)`` runs a management command the same way for the database: a database
+that cannot be reached, or one whose tables are missing (``migrate`` was not run), is one line
+naming the database and what to do, exit 2. ``--traceback`` keeps Django's full traceback.
 """
 
 from __future__ import annotations
@@ -22,4 +26,28 @@ def settings_or_exit() -> None:
         settings.INSTALLED_APPS  # noqa: B018 - imports and validates the settings module
     except ImproperlyConfigured as exc:
         sys.stderr.write(f"configuration error: {exc}\n")
+        raise SystemExit(EXIT_CONFIGURATION) from None
+
+
+_MISSING_TABLE = ("no such table", "does not exist")
+
+
+def command_or_exit(argv: list[str]) -> None:
+    from django.core.management import execute_from_command_line
+    from django.db import DatabaseError, connection
+
+    try:
+        execute_from_command_line(argv)
+    except DatabaseError as exc:
+        if "--traceback" in argv:
+            raise
+        from meva.logging import redact_text
+
+        name = connection.settings_dict.get("NAME")
+        reason = redact_text(str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc))
+        hint = ""
+        if any(marker in reason for marker in _MISSING_TABLE):
+            hint = ": run `python manage.py migrate` first (make run does)"
+        engine = connection.vendor
+        sys.stderr.write(f"database error ({engine} {name}): {reason}{hint}\n")
         raise SystemExit(EXIT_CONFIGURATION) from None

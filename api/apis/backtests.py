@@ -18,7 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.fields import DecimalString
+from api.fields import DecimalString, InstantField
 from api.filters import BacktestRunFilter
 from api.pagination import NewestFirst
 from api.permissions import ConsolePermission
@@ -121,8 +121,8 @@ class BacktestListCreateApi(ListAPIView):
             max_digits=9, decimal_places=8, min_value=Decimal(0), max_value=Decimal(1),
             required=False, help_text="share of a bar's volume one order may fill; 0 = no cap",
         )  # fmt: skip
-        start = serializers.DateTimeField(required=False, allow_null=True, default=None)
-        end = serializers.DateTimeField(required=False, allow_null=True, default=None)
+        start = InstantField(required=False, allow_null=True, default=None)
+        end = InstantField(required=False, allow_null=True, default=None)
 
         def validate_dataset(self, name: str) -> Dataset:
             dataset = Dataset.objects.filter(name=name).first()

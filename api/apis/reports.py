@@ -19,7 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.apis.accounts import account_or_404
-from api.fields import DecimalString
+from api.fields import DecimalString, InstantField
 from api.selectors import marks_latest
 from api.serializers import error_responses
 from ledger.domain.reports import Period, PnlRow
@@ -35,8 +35,8 @@ MAX_POINTS = 10_000
 class RangeSerializer(serializers.Serializer):
     """``since`` (inclusive) and ``until`` (exclusive), ISO-8601, UTC when no offset."""
 
-    since = serializers.DateTimeField(required=False)
-    until = serializers.DateTimeField(required=False)
+    since = InstantField(required=False)
+    until = InstantField(required=False)
 
     def validate(self, attrs: dict) -> dict:
         since, until = attrs.get("since"), attrs.get("until")

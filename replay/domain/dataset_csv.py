@@ -22,6 +22,8 @@ from itertools import repeat
 from operator import gt, lt, mul
 from pathlib import Path
 
+from trading.domain.bounds import MAX_INSTANT_MS, MIN_INSTANT_MS, BoundError, instant_ms
+
 MAX_ERRORS = 20
 MAX_DECIMALS = 18
 MAX_FILE_BYTES = 1 << 30
@@ -288,6 +290,8 @@ def _read_rows(
         try:
             stamp = row[ts_at]
             t = int(stamp) if stamp.isdecimal() else _parse_ts(stamp)
+            if not MIN_INSTANT_MS <= t < MAX_INSTANT_MS:  # the digits fast path skips it
+                raise _BadValue(f"{stamp[:40]!r}: {_parse_problem(stamp)}")
             values = []
             for column, at in fields:  # noqa: B007 - ``column`` names the failing field
                 values.append(_fixed(row[at]))
@@ -393,17 +397,23 @@ def _fixed_slow(text: str) -> tuple[int, int]:
     return (-mantissa if sign else mantissa), decimals
 
 
-def _parse_ts(text: str) -> int:
-    cleaned = text.strip()
-    if cleaned.isdecimal():
-        return int(cleaned)
+def _parse_problem(text: str) -> str:
     try:
-        moment = datetime.fromisoformat(cleaned)
-    except ValueError:
-        raise _BadValue(f"{text!r} is neither epoch milliseconds nor ISO-8601") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return (moment - _EPOCH) // _MS
+        instant_ms("ts", text)
+    except BoundError as exc:
+        return str(exc).split(": ", 1)[-1]
+    return "out of range"
+
+
+def _parse_ts(text: str) -> int:
+    """Epoch ms of a ``ts`` cell, through the shared time validator (1970 up to 2200)."""
+    try:
+        return instant_ms("ts", text)
+    except BoundError as exc:
+        problem = str(exc).split(": ", 1)[-1]
+        if problem.startswith("is not"):
+            raise _BadValue(f"{text[:40]!r} is neither epoch milliseconds nor ISO-8601") from None
+        raise _BadValue(f"{text[:40]!r}: {problem}") from None
 
 
 def _order_message(t: int, prev: int) -> str:

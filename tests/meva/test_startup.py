@@ -51,3 +51,22 @@ def test_a_database_url_in_an_error_has_its_password_masked() -> None:
 def test_a_good_configuration_runs_the_command() -> None:
     done = _manage("check", "--deploy", "--fail-level", "CRITICAL")
     assert done.returncode == 0, done.stderr
+
+
+def test_a_database_without_tables_is_one_line_that_says_to_migrate(tmp_path: Path) -> None:
+    done = _manage("sweep_stale", DATABASE_URL=f"sqlite:///{tmp_path / 'empty.sqlite3'}")
+
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.startswith("database error (sqlite ")
+    assert "no such table" in done.stderr and "run `python manage.py migrate` first" in done.stderr
+
+
+def test_an_unreachable_database_is_one_line_without_its_password() -> None:
+    url = "postgres://meva:hunter2-secret@127.0.0.1:9/meva"  # port 9: refused at once
+    done = _manage("sweep_stale", DATABASE_URL=url)
+
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.startswith("database error (postgresql meva): ")
+    assert "hunter2-secret" not in done.stderr

@@ -7,6 +7,9 @@ of :data:`PARAMETER_BOUNDS`; :func:`bounded` parses and checks a value against i
 field and across fields (the reduce-drawdown threshold below the observe one). A flag can
 therefore never accept what its setting refuses.
 
+:func:`instant_ms` / :func:`instant` do the same for times (flags, API ranges, dataset rows,
+sandbox query parameters): 1970 up to 2200, never an overflow.
+
 Errors are :class:`BoundError` naming the ``source`` the caller gives (the variable, the flag,
 ``risk: key``), the value as given (shortened) and the allowed range. Huge exponents
 (``1e999999``) are refused before any conversion.
@@ -14,6 +17,7 @@ Errors are :class:`BoundError` naming the ``source`` the caller gives (the varia
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from decimal import Decimal, InvalidOperation
@@ -156,3 +160,51 @@ def risk_limits_problems(limits: RiskLimits, sources: Mapping[str, str] | None =
             f"{limits.observe_drawdown_pct} (risk is reduced before trading stops)"
         )
     return problems
+
+
+# --- instants (times) ------------------------------------------------------------------------
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MS = dt.timedelta(milliseconds=1)
+MIN_INSTANT_MS = 0
+"""1970-01-01T00:00:00Z: nothing we trade, replay or report is older."""
+MAX_INSTANT_MS = 7_258_118_400_000
+"""2200-01-01T00:00:00Z (exclusive): far past any real time, well inside ``datetime``."""
+_INSTANT_RANGE = "must be a time from 1970-01-01 up to 2200-01-01 (UTC)"
+
+
+def instant_ms(parameter: str, value: object, *, source: str | None = None) -> int:
+    """Epoch milliseconds (UTC) of ``value``: an aware or naive (= UTC) ``datetime``, an
+    integer of epoch milliseconds (or a string of digits), or ISO-8601 text (``Z``, an
+    offset, or none = UTC). The one check for times at every entry point: a value out of
+    ``[1970-01-01, 2200-01-01)``, out of ``datetime``'s range (``9999-12-31T23:59-05:00``) or
+    unparsable raises :class:`BoundError` naming ``source`` (default: ``parameter``)."""
+    source = source or parameter
+    if isinstance(value, bool):
+        raise BoundError(source, value, "is not a time: " + _INSTANT_RANGE)
+    if isinstance(value, dt.datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        millis = (moment - _EPOCH) // _MS
+    elif isinstance(value, int) or (isinstance(value, str) and value.strip().isdecimal()):
+        text = str(value).strip()
+        if len(text) > 20:
+            raise BoundError(source, value, _INSTANT_RANGE)
+        millis = int(text)
+    elif isinstance(value, str) and len(value) <= 64:
+        try:
+            moment = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise BoundError(source, value, "is not an ISO-8601 time or epoch ms") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.UTC)
+        millis = (moment - _EPOCH) // _MS  # timedelta arithmetic: never overflows
+    else:
+        raise BoundError(source, value, "is not an ISO-8601 time or epoch ms")
+    if not MIN_INSTANT_MS <= millis < MAX_INSTANT_MS:
+        raise BoundError(source, value, _INSTANT_RANGE)
+    return millis
+
+
+def instant(parameter: str, value: object, *, source: str | None = None) -> dt.datetime:
+    """:func:`instant_ms` as an aware UTC ``datetime``."""
+    return _EPOCH + dt.timedelta(milliseconds=instant_ms(parameter, value, source=source))

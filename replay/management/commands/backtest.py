@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
@@ -15,7 +15,7 @@ from meva.errors import ApplicationError
 from meva.interrupts import terminate_interrupts
 from replay.models import Dataset
 from replay.services.backtests import BacktestRequest, backtest_run
-from trading.domain.bounds import BoundError, bounded
+from trading.domain.bounds import BoundError, bounded, instant
 from trading.domain.jsonsafe import JsonRejected, json_object_loads
 from trading.domain.strategies.registry import STRATEGY_REGISTRY
 from trading.domain.venue import FillModel
@@ -150,10 +150,9 @@ def _datetime(flag: str, text: str | None) -> datetime | None:
     if text is None:
         return None
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise CommandError(f"{flag}: {text!r} is not an ISO-8601 date or time") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return instant(flag, text)
+    except BoundError as exc:
+        raise CommandError(str(exc)) from None
 
 
 class _Progress:

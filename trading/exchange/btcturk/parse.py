@@ -26,6 +26,7 @@ from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from enum import Enum
 from typing import TypeVar
 
+from trading.domain.bounds import MAX_INSTANT_MS
 from trading.domain.orders import Side
 from trading.domain.symbols import Symbol, SymbolError, parse_symbol
 from trading.exchange.errors import (
@@ -56,7 +57,7 @@ _DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0
 _INTEGER_TEXT = re.compile(r"[0-9]{1,30}")
 MAX_NUMBER_TEXT = 64  # longest numeric string accepted ("0.0003670154826363" is 18)
 MAX_ABS_EXPONENT = 40  # |adjusted exponent| of any money/size value
-MAX_TIMESTAMP_MS = 2**63 - 1
+MAX_TIMESTAMP_MS = MAX_INSTANT_MS - 1  # the shared time bound: 2200-01-01 (exclusive)
 _MISSING = object()
 
 SIDES: dict[str, Side] = {"buy": Side.BUY, "sell": Side.SELL}

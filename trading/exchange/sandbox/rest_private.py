@@ -55,6 +55,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from trading.domain.bounds import BoundError, instant_ms
 from trading.domain.jsonsafe import json_loads_bounded
 from trading.domain.orders import CLIENT_ORDER_ID_MAX, OrderType, Side
 from trading.exchange.btcturk.auth import STAMP_TOLERANCE_MS, signature_valid
@@ -117,6 +118,18 @@ def _time_ms(value: int | None) -> int | None:
     if value is None:
         return None
     return value * 1000 if abs(value) < SECONDS_BELOW else value
+
+
+def _time_param(request: Request, name: str, default: int | None = None) -> int | None:
+    """An epoch seconds-or-milliseconds query parameter as ms, checked by the shared time
+    validator (1970 up to 2200); raises :class:`BadParameter` naming it otherwise."""
+    value = _time_ms(int_param(request, name))
+    if value is None:
+        return default
+    try:
+        return instant_ms(name, value)
+    except BoundError:
+        raise BadParameter(f"INVALID_PARAMETER: {name}") from None
 
 
 async def balances(request: Request, account: Account) -> JSONResponse:
@@ -245,13 +258,13 @@ async def user_trades(request: Request, account: Account) -> JSONResponse:
     order_id = int_param(request, "orderId")
     symbol = symbol_param(request, "pairSymbol") if query.get("pairSymbol") else None
     with exchange.lock:
-        start = int_param(request, "startDate", exchange.now_ms - THIRTY_DAYS_MS)
+        start = _time_param(request, "startDate", exchange.now_ms - THIRTY_DAYS_MS)
         trades = account.user_trades(
             sides={t.lower() for t in query.getlist("type")} or None,
             assets={s.upper() for s in query.getlist("symbol")} or None,
             symbol=symbol,
-            start_ms=_time_ms(start),
-            end_ms=_time_ms(int_param(request, "endDate")),
+            start_ms=start,
+            end_ms=_time_param(request, "endDate"),
             order_id=order_id,
         )
         rows = [wire.user_trade_row(t) for t in trades]

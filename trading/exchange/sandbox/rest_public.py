@@ -62,9 +62,11 @@ def int_param(request: Request, name: str, default: int | None = None) -> int | 
     text = request.query_params.get(name)
     if text is None or text == "":
         return default
+    if len(text) > 32:
+        raise BadParameter(f"INVALID_PARAMETER: {name}")
     try:
         return int(float(text)) if "." in text else int(text)
-    except ValueError:
+    except (ValueError, OverflowError):  # "1e400" is inf: no integer
         raise BadParameter(f"INVALID_PARAMETER: {name}") from None
 
 

@@ -4,75 +4,94 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('ledger', '0001_initial'),
+        ("ledger", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='equitysnapshot',
-            name='cash',
-            field=models.DecimalField(decimal_places=20, help_text='quote', max_digits=40),
+            model_name="equitysnapshot",
+            name="cash",
+            field=models.DecimalField(decimal_places=20, help_text="quote", max_digits=40),
         ),
         migrations.AlterField(
-            model_name='equitysnapshot',
-            name='drawdown_pct',
-            field=models.DecimalField(decimal_places=20, default=0, help_text='percent 0..100', max_digits=40),
+            model_name="equitysnapshot",
+            name="drawdown_pct",
+            field=models.DecimalField(
+                decimal_places=20, default=0, help_text="percent 0..100", max_digits=40
+            ),
         ),
         migrations.AlterField(
-            model_name='equitysnapshot',
-            name='equity',
-            field=models.DecimalField(decimal_places=20, help_text='quote', max_digits=40),
+            model_name="equitysnapshot",
+            name="equity",
+            field=models.DecimalField(decimal_places=20, help_text="quote", max_digits=40),
         ),
         migrations.AlterField(
-            model_name='ledgerentry',
-            name='amount',
-            field=models.DecimalField(decimal_places=20, help_text='signed units of asset', max_digits=40),
+            model_name="ledgerentry",
+            name="amount",
+            field=models.DecimalField(
+                decimal_places=20, help_text="signed units of asset", max_digits=40
+            ),
         ),
         migrations.AlterField(
-            model_name='ledgerfill',
-            name='fee',
-            field=models.DecimalField(decimal_places=20, help_text='units of fee_asset', max_digits=40),
+            model_name="ledgerfill",
+            name="fee",
+            field=models.DecimalField(
+                decimal_places=20, help_text="units of fee_asset", max_digits=40
+            ),
         ),
         migrations.AlterField(
-            model_name='ledgerfill',
-            name='fee_quote',
-            field=models.DecimalField(decimal_places=20, help_text='fee valued in quote at fill time', max_digits=40),
+            model_name="ledgerfill",
+            name="fee_quote",
+            field=models.DecimalField(
+                decimal_places=20, help_text="fee valued in quote at fill time", max_digits=40
+            ),
         ),
         migrations.AlterField(
-            model_name='ledgerfill',
-            name='price',
-            field=models.DecimalField(decimal_places=20, help_text='quote per base unit', max_digits=40),
+            model_name="ledgerfill",
+            name="price",
+            field=models.DecimalField(
+                decimal_places=20, help_text="quote per base unit", max_digits=40
+            ),
         ),
         migrations.AlterField(
-            model_name='ledgerfill',
-            name='quantity',
-            field=models.DecimalField(decimal_places=20, help_text='base units', max_digits=40),
+            model_name="ledgerfill",
+            name="quantity",
+            field=models.DecimalField(decimal_places=20, help_text="base units", max_digits=40),
         ),
         migrations.AlterField(
-            model_name='position',
-            name='average_cost',
-            field=models.DecimalField(decimal_places=20, default=0, help_text='quote per base unit', max_digits=40),
+            model_name="position",
+            name="average_cost",
+            field=models.DecimalField(
+                decimal_places=20, default=0, help_text="quote per base unit", max_digits=40
+            ),
         ),
         migrations.AlterField(
-            model_name='position',
-            name='cost_basis',
-            field=models.DecimalField(decimal_places=20, default=0, help_text='quote', max_digits=40),
+            model_name="position",
+            name="cost_basis",
+            field=models.DecimalField(
+                decimal_places=20, default=0, help_text="quote", max_digits=40
+            ),
         ),
         migrations.AlterField(
-            model_name='position',
-            name='fees_paid',
-            field=models.DecimalField(decimal_places=20, default=0, help_text='quote', max_digits=40),
+            model_name="position",
+            name="fees_paid",
+            field=models.DecimalField(
+                decimal_places=20, default=0, help_text="quote", max_digits=40
+            ),
         ),
         migrations.AlterField(
-            model_name='position',
-            name='quantity',
-            field=models.DecimalField(decimal_places=20, default=0, help_text='base units', max_digits=40),
+            model_name="position",
+            name="quantity",
+            field=models.DecimalField(
+                decimal_places=20, default=0, help_text="base units", max_digits=40
+            ),
         ),
         migrations.AlterField(
-            model_name='position',
-            name='realized_pnl',
-            field=models.DecimalField(decimal_places=20, default=0, help_text='quote', max_digits=40),
+            model_name="position",
+            name="realized_pnl",
+            field=models.DecimalField(
+                decimal_places=20, default=0, help_text="quote", max_digits=40
+            ),
         ),
     ]

@@ -22,7 +22,6 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 PASSWORD = "browser-test-password"
 
 
-
 @pytest.fixture(scope="package")
 def browser():
     if not CHROMIUM.exists():

@@ -120,7 +120,9 @@ def test_every_command_of_the_project_is_fuzzed() -> None:
     assert "--dataset" in OPTIONS["backtest"] and "--traceback" not in OPTIONS["backtest"]
 
 
-@pytest.mark.django_db
+# real commits: a command may close the database connection (Django reconnects outside a
+# transaction, but never inside the test transaction a plain ``django_db`` test runs in)
+@pytest.mark.django_db(transaction=True)
 @settings(
     max_examples=200,
     deadline=None,

@@ -57,6 +57,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # static files (the admin's, the console's vendored Chart.js) from gunicorn, no web server
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # a NUL (%00) in the path or query is a 400 before any lookup (PostgreSQL cannot hold it)
+    "meva.middleware.RejectNulCharacters",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -6,6 +6,14 @@ import os
 
 import pytest
 from django.contrib.auth.models import User
+from hypothesis import settings as hypothesis_settings
+
+# Property tests draw the same examples on every run (CI must not pass or fail by luck).
+# `HYPOTHESIS_PROFILE=explore make test` draws fresh random examples each run to hunt bugs;
+# a failure it finds becomes a regression test.
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+hypothesis_settings.register_profile("explore", derandomize=False, print_blob=True)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def pytest_configure(config: pytest.Config) -> None:

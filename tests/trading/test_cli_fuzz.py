@@ -18,6 +18,8 @@ from django.core.management import ManagementUtility, get_commands, load_command
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from trading.services.chaos_kill import KillResult
+
 OURS = sorted(name for name, app in get_commands().items() if app in ("trading", "replay"))
 SKIPPED_OPTIONS = {
     "-h",
@@ -92,10 +94,10 @@ def quiet_world(monkeypatch, tmp_path, settings):
     settings.BTCTURK_TIMEOUT_SECONDS = 1
     started: list[str] = []
 
-    def record(what):
+    def record(what, answer=list):
         def work(*args, **kwargs):
             started.append(what)
-            return []
+            return answer()
 
         return work
 
@@ -103,6 +105,10 @@ def quiet_world(monkeypatch, tmp_path, settings):
         "trading.management.commands.sandbox_exchange.serve", record("sandbox_exchange")
     )
     monkeypatch.setattr("trading.management.commands.chaos.chaos_run", record("chaos"))
+    monkeypatch.setattr(
+        "trading.management.commands.chaos.kill_run", record("chaos --kill", KillResult)
+    )
+    monkeypatch.setattr("trading.management.commands.chaos.worker_main", record("kill worker"))
     monkeypatch.setattr("trading.management.commands.paper_demo.Command._run", record("paper_demo"))
     return started
 

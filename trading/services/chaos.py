@@ -118,10 +118,11 @@ class Scenario:
     max_volume_share: Decimal | None
     websocket: bool
     cycles: int
+    tag: str = ""  # "kill-" for the crash campaign's accounts (trading.services.chaos_kill)
 
     @property
     def account(self) -> str:
-        return f"{PREFIX}{self.seed}-{self.index:04d}"
+        return f"{PREFIX}{self.tag}{self.seed}-{self.index:04d}"
 
     @property
     def label(self) -> str:
@@ -246,7 +247,7 @@ def chaos_run(
         dataset = load_dataset(dataset)
     operator, _ = get_user_model().objects.get_or_create(username="chaos")
     results = []
-    with _scaled_rate_limits(time_scale):
+    with scaled_rate_limits(time_scale):
         for index in range(first, first + scenarios):
             plan = scenario_plan(seed=seed, index=index, cycles=cycles)
             if Account.objects.filter(name=plan.account).exists():
@@ -280,7 +281,7 @@ def _scenario_run(
         seed=plan.index,
     )
     try:
-        with override_settings(**_sandbox_settings(sandbox, plan)):
+        with override_settings(**_scenario_settings(sandbox, plan)):
             reconciled_accounts_forget()
             kill_switch_release(user=operator, reason="chaos: loopback sandbox only")
             control_arm(
@@ -320,7 +321,7 @@ def _scenario_run(
                 )
             sandbox.faults.clear()
             sandbox.exchange.clock_skew_ms = 0
-            _settle(plan.account)
+            settle(plan.account)
             balances_check(account_name=plan.account, actor=ACTOR)
             result.violations += invariants_check(sandbox, plan, step=-1, settled=True, final=True)
             result.faults_fired = Counter(sandbox.faults.fired)
@@ -336,25 +337,32 @@ def _scenario_run(
     return result
 
 
-def _settle(account: str) -> None:
+def settle(account: str) -> None:
     """The faults have stopped: reconcile until every lost answer is resolved, waiting for
     ``RECONCILE_ABSENT_MIN_AGE_S`` where an order may have been never accepted (at most
     ``RECONCILE_ABSENT_PROBES + 1`` passes)."""
     for _ in range(settings.RECONCILE_ABSENT_PROBES + 1):
-        pending = Order.objects.filter(
-            account=account, status__in=("UNKNOWN", "SUBMITTED"), exchange_order_id=""
-        ).order_by("-id")
-        newest = pending.first()
-        if newest is not None:
-            sent = newest.submitted_at or newest.created_at
-            wait = (
-                float(settings.RECONCILE_ABSENT_MIN_AGE_S) - (timezone.now() - sent).total_seconds()
-            )
-            if wait > 0:
-                time.sleep(wait)
+        pending = absent_age_wait(account)
         orders_reconcile(account_name=account, actor=ACTOR)
-        if newest is None:
+        if not pending:
             return
+
+
+def absent_age_wait(account: str) -> bool:
+    """Sleep until the newest order of ``account`` that has no exchange id yet (sent or not:
+    ``NEW``, ``SUBMITTED``, ``UNKNOWN``) is ``RECONCILE_ABSENT_MIN_AGE_S`` old, when
+    reconciliation may conclude that the exchange never accepted it. False if there is none."""
+    pending = Order.objects.filter(
+        account=account, status__in=("NEW", "UNKNOWN", "SUBMITTED"), exchange_order_id=""
+    ).order_by("-id")
+    newest = pending.first()
+    if newest is None:
+        return False
+    sent = newest.submitted_at or newest.created_at
+    wait = float(settings.RECONCILE_ABSENT_MIN_AGE_S) - (timezone.now() - sent).total_seconds()
+    if wait > 0:
+        time.sleep(wait)
+    return True
 
 
 def _exchange_cancel(sandbox: SandboxServer, rng: random.Random) -> int:
@@ -491,15 +499,29 @@ def _nonzero(balances: dict[str, Decimal]) -> dict[str, Decimal]:
     return {asset.upper(): amount for asset, amount in balances.items() if amount}
 
 
-def _sandbox_settings(sandbox: SandboxServer, plan: Scenario) -> dict[str, object]:
-    """This process's settings for one scenario: every BTCTurk URL is the loopback sandbox,
-    the gate armed for it, short in-cycle re-probes, the websocket feed only when drawn."""
+def _scenario_settings(sandbox: SandboxServer, plan: Scenario) -> dict[str, object]:
+    return sandbox_settings(
+        base_url=sandbox.base_url,
+        graph_url=sandbox.graph_url,
+        ws_url=sandbox.ws_url,
+        api_key=sandbox.api_key,
+        api_secret=sandbox.api_secret,
+        websocket=plan.websocket,
+    )
+
+
+def sandbox_settings(
+    *, base_url: str, graph_url: str, ws_url: str, api_key: str, api_secret: str, websocket: bool
+) -> dict[str, object]:
+    """A process's settings for a campaign account: every BTCTurk URL is the loopback sandbox
+    at ``base_url`` (and its graph and websocket URLs), the gate armed for it, short in-cycle
+    re-probes, the websocket feed only when ``websocket``."""
     return {
-        "BTCTURK_BASE_URL": sandbox.base_url,
-        "BTCTURK_GRAPH_URL": sandbox.graph_url,
-        "BTCTURK_WS_URL": sandbox.ws_url,
-        "BTCTURK_API_KEY": sandbox.api_key,
-        "BTCTURK_API_SECRET": sandbox.api_secret,
+        "BTCTURK_BASE_URL": base_url,
+        "BTCTURK_GRAPH_URL": graph_url,
+        "BTCTURK_WS_URL": ws_url,
+        "BTCTURK_API_KEY": api_key,
+        "BTCTURK_API_SECRET": api_secret,
         "BTCTURK_API_PERMISSIONS": ["trade", "account"],
         "BTCTURK_TIMEOUT_SECONDS": Decimal(2),
         "RECONCILE_ABSENT_MIN_AGE_S": Decimal("2.5"),
@@ -509,13 +531,13 @@ def _sandbox_settings(sandbox: SandboxServer, plan: Scenario) -> dict[str, objec
         "KILL_SWITCH": False,
         "LIVE_TRADING": True,
         "LIVE_TRADING_ACK": LIVE_TRADING_ACK_PHRASE,
-        "MARKET_WS_ENABLED": plan.websocket,
+        "MARKET_WS_ENABLED": websocket,
         "RECONCILE_PROBE_DELAYS_S": [Decimal("0.05"), Decimal("0.1")],
     }
 
 
 @contextmanager
-def _scaled_rate_limits(time_scale: float) -> Iterator[None]:
+def scaled_rate_limits(time_scale: float) -> Iterator[None]:
     """Every client created inside uses the deployment's limiter class over the window-safe
     limits with periods divided by ``time_scale`` (bars close in milliseconds here)."""
     from trading.exchange import ratelimit

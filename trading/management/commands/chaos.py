@@ -5,10 +5,16 @@ faults, checks the invariants after every cycle, prints one line per scenario an
 violations by invariant, and exits 1 on any violation (2 on bad arguments or a database that
 is not a throwaway one: the campaign arms the live gate there; ``make chaos`` uses
 ``var/chaos.sqlite3``).
+
+``chaos --kill [N]`` (default 100) is the crash campaign instead (``trading.services.chaos_kill``):
+the worker is SIGKILLed N times at random points of a cycle (before the exchange call, after it,
+inside the record transaction), restarted, and the invariants are checked after its recovery.
+``--kill-worker SPEC`` is that campaign's worker process (internal).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from collections import Counter
@@ -18,6 +24,13 @@ from django.core.management.base import BaseCommand, CommandError
 
 from meva.errors import ApplicationError
 from trading.services.chaos import INVARIANTS, ScenarioResult, chaos_run
+from trading.services.chaos_kill import (
+    KILL_POINTS,
+    KillResult,
+    kill_run,
+    worker_main,
+    worker_spec,
+)
 
 
 class Command(BaseCommand):
@@ -42,8 +55,34 @@ class Command(BaseCommand):
             help="rate-limit periods are divided by this (bars close in milliseconds here)",
         )
         parser.add_argument("--json", action="store_true", help="last line: a JSON summary")
+        parser.add_argument(
+            "--kill",
+            type=int,
+            nargs="?",
+            const=100,
+            metavar="N",
+            help="crash campaign instead: SIGKILL the worker N times (default 100) at random "
+            "points of a cycle, restart it, check the invariants after recovery",
+        )
+        parser.add_argument(
+            "--kills-per-account",
+            type=int,
+            default=10,
+            help="crash campaign: kills per account (default 10; accounts alternate live/paper)",
+        )
+        parser.add_argument("--kill-worker", help=argparse.SUPPRESS)
 
     def handle(self, *args, **options) -> None:
+        if options["kill_worker"] is not None:
+            try:
+                spec = worker_spec(options["kill_worker"])
+            except ApplicationError as exc:
+                raise CommandError(str(exc)) from None
+            worker_main(spec)
+            return
+        if options["kill"] is not None:
+            self._kill(options)
+            return
         for name in ("scenarios", "cycles"):
             if options[name] < 1:
                 raise CommandError(f"--{name} must be >= 1")
@@ -72,6 +111,67 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(summary, sort_keys=True))
         if summary["violations"]:
             raise SystemExit(1)
+
+    def _kill(self, options: dict) -> None:
+        if options["kill"] < 1 or options["kills_per_account"] < 1:
+            raise CommandError("--kill and --kills-per-account must be >= 1")
+        if options["warmup"] < 1 or options["time_scale"] <= 0:
+            raise CommandError("--warmup must be >= 1, --time-scale > 0")
+        self.stdout.write(
+            f"chaos --kill: {options['kill']} SIGKILLs of the worker, campaign "
+            f"{options['seed']}, {options['kills_per_account']} per account, on "
+            f"{options['dataset']}"
+        )
+        try:
+            result = kill_run(
+                kills=options["kill"],
+                seed=options["seed"],
+                dataset_path=options["dataset"],
+                kills_per_account=options["kills_per_account"],
+                warmup=options["warmup"],
+                time_scale=options["time_scale"],
+                progress=self.stdout.write,
+            )
+        except ApplicationError as exc:
+            raise CommandError(str(exc)) from None
+        summary = self._kill_table(result)
+        if options["json"]:
+            self.stdout.write(json.dumps(summary, sort_keys=True))
+        if result.violations:
+            raise SystemExit(1)
+
+    def _kill_table(self, result: KillResult) -> dict[str, object]:
+        for violation in result.violations[:20]:
+            self.stdout.write(f"    {violation}")
+        by_invariant = Counter(v.invariant for v in result.violations)
+        self.stdout.write("")
+        self.stdout.write(f"{'kill point':<20} {'kills':>6} {'not reached':>12}")
+        for point in KILL_POINTS:
+            self.stdout.write(
+                f"{point:<20} {result.kills[point]:>6} {result.not_reached[point]:>12}"
+            )
+        self.stdout.write(f"\n{'invariant':<20} {'violations':>10}")
+        for name in (*INVARIANTS, "interrupted"):
+            self.stdout.write(f"{name:<20} {by_invariant.get(name, 0):>10}")
+        cycles = sum(result.statuses.values())
+        self.stdout.write(
+            f"\naccounts {result.accounts} · kills {result.kills.total()} · cycles {cycles} "
+            f"({dict(result.statuses)}) · orders {result.orders} · fills {result.fills}"
+        )
+        verdict = "PASS" if not result.violations else f"FAIL ({len(result.violations)})"
+        self.stdout.write(f"{verdict} in {result.seconds:.0f} s")
+        return {
+            "kills": dict(result.kills),
+            "not_reached": dict(result.not_reached),
+            "accounts": result.accounts,
+            "cycles": cycles,
+            "statuses": dict(result.statuses),
+            "orders": result.orders,
+            "fills": result.fills,
+            "violations": len(result.violations),
+            "by_invariant": {n: by_invariant.get(n, 0) for n in (*INVARIANTS, "interrupted")},
+            "seconds": round(result.seconds, 1),
+        }
 
     def _progress(self, result: ScenarioResult) -> None:
         plan = result.scenario

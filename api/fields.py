@@ -59,4 +59,4 @@ class InstantField(serializers.DateTimeField):
         try:
             return instant(self.field_name or "time", value if isinstance(value, str) else "")
         except BoundError as exc:
-            raise serializers.ValidationError(str(exc).split(": ", 1)[-1]) from None
+            raise serializers.ValidationError(exc.problem) from None

@@ -44,7 +44,7 @@ class UtcIsoDateTimeField(IsoDateTimeField):
         try:
             return instant("time", moment)
         except BoundError as exc:
-            raise ValidationError(str(exc).split(": ", 1)[-1], code="overflow") from None
+            raise ValidationError(exc.problem, code="overflow") from None
 
 
 class UtcIsoDateTimeFilter(df.IsoDateTimeFilter):

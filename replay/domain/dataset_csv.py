@@ -401,7 +401,7 @@ def _parse_problem(text: str) -> str:
     try:
         instant_ms("ts", text)
     except BoundError as exc:
-        return str(exc).split(": ", 1)[-1]
+        return exc.problem
     return "out of range"
 
 
@@ -410,7 +410,7 @@ def _parse_ts(text: str) -> int:
     try:
         return instant_ms("ts", text)
     except BoundError as exc:
-        problem = str(exc).split(": ", 1)[-1]
+        problem = exc.problem
         if problem.startswith("is not"):
             raise _BadValue(f"{text[:40]!r} is neither epoch milliseconds nor ISO-8601") from None
         raise _BadValue(f"{text[:40]!r}: {problem}") from None

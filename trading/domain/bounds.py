@@ -32,10 +32,13 @@ MAX_SHOWN = 40
 
 
 class BoundError(ValueError):
-    """A value outside its parameter's bounds; ``source`` is what the caller named it."""
+    """A value outside its parameter's bounds; ``source`` is what the caller named it,
+    ``problem`` what is wrong without the name and value (``"is after 2200"``), for callers
+    that show the name their own way (a form field, a dataset cell)."""
 
     def __init__(self, source: str, value: object, problem: str) -> None:
         self.source = source
+        self.problem = problem
         shown = repr(value)
         if len(shown) > MAX_SHOWN:
             shown = shown[: MAX_SHOWN - 3] + "..."

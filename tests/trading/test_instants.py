@@ -1,7 +1,8 @@
 """One time validator (``trading.domain.bounds.instant_ms``) at every entry point: a command
 flag, an API query or body, a dataset row, a sandbox query parameter and an exchange payload
 refuse a time out of ``datetime``'s range or out of 1970..2200 with the parameter's name,
-never with an ``OverflowError`` or a 500."""
+never with an ``OverflowError`` or a 500. (The API's cases are in ``tests/api/test_instants.py``,
+the sandbox's in ``tests/trading/sandbox/test_time_params.py``.)"""
 
 from __future__ import annotations
 
@@ -9,21 +10,18 @@ import io
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import pytest
 from django.core.management import CommandError, call_command
 from hypothesis import given
 from hypothesis import strategies as st
 
 from replay.domain.dataset import DatasetInvalid, load_dataset
-from tests.api.conftest import seeded, staff, staff_client  # noqa: F401 - fixtures
-from tests.trading.sandbox.conftest import mini_dataset, sandbox, signed_headers  # noqa: F401
 from trading.domain.bounds import MAX_INSTANT_MS, BoundError, instant, instant_ms
 from trading.exchange.btcturk.parse import Node
 from trading.exchange.errors import PayloadError
 
 ROOT = Path(__file__).resolve().parents[2]
-OUT_OF_RANGE = [
+OUT_OF_RANGE = [  # also used by the API and sandbox tests
     "9999-12-31T23:59:59-05:00",  # past datetime.max once in UTC
     "0001-01-01T00:00:00+05:00",  # before datetime.min once in UTC
     "2200-01-01T00:00:00Z",
@@ -64,32 +62,6 @@ def test_backtest_time_flags_refuse_out_of_range_times(flag: str, text: str) -> 
     assert not BacktestRun.objects.exists()
 
 
-@pytest.mark.django_db
-@pytest.mark.parametrize(
-    "path",
-    ["/api/v1/fills/?since={t}", "/api/v1/cycles/?until={t}"],
-)
-@pytest.mark.parametrize("text", OUT_OF_RANGE[:4])
-def test_api_time_filters_answer_400_naming_the_parameter(staff_client, path, text) -> None:  # noqa: F811
-    from urllib.parse import quote
-
-    response = staff_client.get(path.format(t=quote(text)))
-
-    assert response.status_code == 400, response.content
-    field = "since" if "since" in path else "until"
-    assert field in response.json()
-
-
-@pytest.mark.django_db
-def test_the_pnl_range_refuses_a_time_past_datetime_max(seeded, staff_client) -> None:  # noqa: F811
-    from urllib.parse import quote
-
-    response = staff_client.get(f"/api/v1/accounts/alpha/pnl/?until={quote(OUT_OF_RANGE[0])}")
-
-    assert response.status_code == 400
-    assert "must be a time from 1970-01-01" in str(response.json()["until"])
-
-
 def test_a_dataset_row_out_of_range_is_refused_with_file_line_and_column(tmp_path: Path) -> None:
     (tmp_path / "candles").mkdir()
     (tmp_path / "candles" / "BTC_TRY.csv").write_text(
@@ -106,18 +78,6 @@ def test_a_dataset_row_out_of_range_is_refused_with_file_line_and_column(tmp_pat
     assert lines[0].startswith("candles/BTC_TRY.csv:3: column 'ts': '9999-12-31T23:59:59-05:00':")
     assert "must be a time from 1970-01-01 up to 2200" in lines[0]
     assert lines[1].startswith("candles/BTC_TRY.csv:4: column 'ts': '99999999999999999':")
-
-
-@pytest.mark.parametrize("value", ["1e400", "99999999999999999999", "-99999999999999"])
-def test_sandbox_time_parameters_answer_btcturk_errors(sandbox, value: str) -> None:  # noqa: F811
-    response = httpx.get(
-        f"{sandbox.base_url}/api/v1/users/transactions/trade",
-        params={"startDate": value},
-        headers=signed_headers(sandbox.api_key, sandbox.api_secret),
-    )
-
-    assert response.status_code == 400
-    assert response.json()["message"] == "INVALID_PARAMETER: startDate"
 
 
 def test_an_exchange_timestamp_past_the_bound_is_a_payload_error() -> None:

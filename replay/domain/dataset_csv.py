@@ -8,6 +8,7 @@ whole load after :data:`MAX_ERRORS` by raising :class:`TooManyErrors`.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -169,8 +170,13 @@ def read_dataset_file(root: Path, file: Path, max_bytes: int, errors: ErrorLog) 
         return None
     try:
         fd = os.open(target, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
-    except OSError as exc:
-        errors.add(rel, None, None, f"refused: cannot open ({exc.strerror})")
+    except OSError as exc:  # a socket cannot be opened at all: name what it is
+        problem = f"cannot open ({exc.strerror})"
+        with contextlib.suppress(OSError):
+            mode = os.stat(target).st_mode
+            if not stat.S_ISREG(mode):
+                problem = f"{_kind(mode)}, not a regular file"
+        errors.add(rel, None, None, f"refused: {problem}")
         return None
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode):

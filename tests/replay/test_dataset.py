@@ -774,3 +774,26 @@ def test_the_try_sample_keeps_the_first_btc_candle_exact(sample_dir: Path) -> No
     )
     assert bar.volume == Decimal("0.48821")
     assert series.price_scale == 0
+
+
+def test_a_socket_named_like_a_candle_file_is_refused(write_dataset, tmp_path: Path) -> None:
+    import socket
+
+    root = write_dataset(tmp_path / "ds", btc(row(0, 10, 11, 9, 10), row(1, 10, 11, 9, 10)))
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind(str(root / "candles" / "ETH_TRY.csv"))
+
+        assert refusal(root) == "candles/ETH_TRY.csv: refused: a socket, not a regular file"
+
+
+def test_a_device_inside_the_dataset_is_refused(write_dataset, tmp_path: Path) -> None:
+    import os
+    import stat
+
+    root = write_dataset(tmp_path / "ds", btc(row(0, 10, 11, 9, 10), row(1, 10, 11, 9, 10)))
+    try:  # the null device's numbers; creating a device node needs root (CI runs as root)
+        os.mknod(root / "candles" / "ETH_TRY.csv", stat.S_IFCHR | 0o600, os.makedev(1, 3))
+    except PermissionError:
+        pytest.skip("creating a device node needs root")
+
+    assert refusal(root) == ("candles/ETH_TRY.csv: refused: a character device, not a regular file")

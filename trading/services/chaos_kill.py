@@ -88,8 +88,11 @@ from trading.services.reconcile import balances_check
 KILL_POINTS = ("before_exchange", "after_exchange", "in_record")
 MESSAGE = "@chaos "  # the worker's protocol lines on stdout start with this
 ANSWER_TIMEOUT_S = 120.0
-# cycles a worker may run without reaching the armed point before the kill is given up
+# cycles a worker may run without reaching the armed point before that draw is given up (an
+# account that holds and does not trade); a given-up draw does not count as a kill, the next
+# draw or the next account makes up for it
 MAX_CYCLES_PER_KILL = 15
+MAX_ACCOUNTS_PER_KILL = 1  # at most this many accounts per kill asked for before giving up
 INTERRUPTED = "INTERRUPTED"
 
 
@@ -132,8 +135,13 @@ def kill_run(
     say = progress or (lambda line: None)
     with scaled_rate_limits(time_scale):
         index = 0
-        while sum(result.kills.values()) + sum(result.not_reached.values()) < kills:
-            left = kills - sum(result.kills.values()) - sum(result.not_reached.values())
+        while result.kills.total() < kills:
+            if index >= MAX_ACCOUNTS_PER_KILL * kills:
+                raise ApplicationError(
+                    f"chaos --kill: only {result.kills.total()} of {kills} kills reached in "
+                    f"{index} accounts (the strategies did not trade)"
+                )
+            left = kills - result.kills.total()
             plan = _kill_plan(seed=seed, index=index)
             if Account.objects.filter(name=plan.account).exists():
                 raise ApplicationError(
@@ -227,7 +235,9 @@ def _account_run(
                 actor=ACTOR,
             )
             worker = KillWorker(spec)
-            for _ in range(kills):
+            attempts = 0
+            while killed < kills and attempts < 2 * kills:
+                attempts += 1
                 point, skip = rng.choice(KILL_POINTS), rng.randint(0, 2)
                 worker.arm(point, skip)
                 for _ in range(MAX_CYCLES_PER_KILL):

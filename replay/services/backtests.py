@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -31,6 +31,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
+from meva.bulk_write import rows_write
 from meva.errors import ApplicationError
 from replay.domain.engine import BacktestConfig, BacktestResult, ProgressFn, run_backtest
 from replay.models import (
@@ -50,7 +51,6 @@ from trading.exchange.simulated import SimulatedExchange
 from trading.services.execution import plan_execute
 from trading.services.risk import risk_limits_from_settings
 
-BATCH = 2000
 PROGRESS_MIN_INTERVAL_S = 0.5
 
 
@@ -240,9 +240,10 @@ def _mark_failed(run: BacktestRun, exc: BaseException) -> None:
 def _store(run: BacktestRun, result: BacktestResult) -> None:
     started = timezone.now()
     with transaction.atomic():
-        BacktestFill.objects.bulk_create(_fill_rows(run, result), batch_size=BATCH)
-        BacktestTrade.objects.bulk_create(_trade_rows(run, result), batch_size=BATCH)
-        BacktestCycle.objects.bulk_create(_cycle_rows(run, result), batch_size=BATCH)
+        # streamed (COPY on PostgreSQL, chunked executemany on SQLite): no model instances
+        rows_write(BacktestFill, FILL_FIELDS, _fill_rows(run, result))
+        rows_write(BacktestTrade, TRADE_FIELDS, _trade_rows(run, result))
+        rows_write(BacktestCycle, CYCLE_FIELDS, _cycle_rows(run, result))
         run.persist_s = (timezone.now() - started).total_seconds()
         _apply_summary(run, result)
         run.save()
@@ -293,64 +294,55 @@ def backtest_summary(run: BacktestRun, result: BacktestResult) -> dict[str, obje
     }
 
 
-def _fill_rows(run: BacktestRun, result: BacktestResult) -> list[BacktestFill]:
-    return [
-        BacktestFill(
-            run=run,
-            trade_id=f.trade_id,
-            client_order_id=f.client_order_id,
-            symbol=str(f.symbol),
-            side=f.side.value,
-            price=f.price,
-            quantity=f.quantity,
-            fee=f.fee,
-            fee_asset=f.fee_asset,
-            liquidity=f.liquidity.value,
-            ts=_dt(f.ts_ms),
-        )
-        for f in result.fills
-    ]
+FILL_FIELDS = (
+    "run_id", "trade_id", "client_order_id", "symbol", "side", "price", "quantity", "fee",
+    "fee_asset", "liquidity", "ts",
+)  # fmt: skip
+TRADE_FIELDS = (
+    "run_id", "symbol", "opened_at", "closed_at", "quantity", "entry_price", "exit_price", "pnl",
+    "fees",
+)  # fmt: skip
+CYCLE_FIELDS = (
+    "run_id", "seq", "ts", "mode", "mode_reasons", "equity", "cash", "drawdown_pct", "universe",
+    "intents", "orders", "denials", "fills",
+)  # fmt: skip
+SIX_PLACES = Decimal("0.000001")
 
 
-def _trade_rows(run: BacktestRun, result: BacktestResult) -> list[BacktestTrade]:
-    return [
-        BacktestTrade(
-            run=run,
-            symbol=str(t.symbol),
-            opened_at=_dt(t.opened_ms),
-            closed_at=_dt(t.closed_ms),
-            quantity=t.quantity,
-            entry_price=t.entry_price,
-            exit_price=t.exit_price,
-            pnl=t.pnl,
-            fees=t.fees,
-        )
-        for t in result.trades
-    ]
+def _fill_rows(run: BacktestRun, result: BacktestResult) -> Iterator[tuple]:
+    """Rows of :data:`FILL_FIELDS`, one per fill."""
+    for f in result.fills:
+        yield (
+            run.pk, f.trade_id, f.client_order_id, str(f.symbol), f.side.value, f.price,
+            f.quantity, f.fee, f.fee_asset, f.liquidity.value, _dt(f.ts_ms),
+        )  # fmt: skip
 
 
-def _cycle_rows(run: BacktestRun, result: BacktestResult):
+def _trade_rows(run: BacktestRun, result: BacktestResult) -> Iterator[tuple]:
+    """Rows of :data:`TRADE_FIELDS`, one per round trip."""
+    for t in result.trades:
+        yield (
+            run.pk, str(t.symbol), _dt(t.opened_ms), _dt(t.closed_ms), t.quantity, t.entry_price,
+            t.exit_price, t.pnl, t.fees,
+        )  # fmt: skip
+
+
+def _cycle_rows(run: BacktestRun, result: BacktestResult) -> Iterator[tuple]:
+    """Rows of :data:`CYCLE_FIELDS`, one per cycle (decisions as JSON lists)."""
     previous_universe: tuple = ()
     universe_json: list[str] = []
+    run_id = run.pk
     for c in result.cycles:
         if c.universe is not previous_universe:
             previous_universe = c.universe
             universe_json = [] if c.universe is None else [str(s) for s in c.universe]
-        yield BacktestCycle(
-            run=run,
-            seq=c.seq,
-            ts=_dt(c.now_ms),
-            mode=c.mode,
-            mode_reasons=list(c.mode_reasons),
-            equity=c.equity,
-            cash=c.cash,
-            drawdown_pct=c.drawdown_pct.quantize(Decimal("0.000001")),
-            universe=universe_json,
-            intents=[_intent_json(i) for i in c.intents],
-            orders=[_order_json(o) for o in c.orders] + [_cancel_json(x) for x in c.cancels],
-            denials=[d.as_dict() for d in c.denials],
-            fills=c.fills,
-        )
+        orders = [_order_json(o) for o in c.orders] + [_cancel_json(x) for x in c.cancels]
+        yield (
+            run_id, c.seq, _dt(c.now_ms), c.mode, list(c.mode_reasons), c.equity, c.cash,
+            c.drawdown_pct.quantize(SIX_PLACES), universe_json,
+            [_intent_json(i) for i in c.intents], orders, [d.as_dict() for d in c.denials],
+            c.fills,
+        )  # fmt: skip
 
 
 def _intent_json(intent) -> dict[str, object]:

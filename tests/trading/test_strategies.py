@@ -39,6 +39,7 @@ def make_ctx(
     ask: str | None = None,
     open_buy: bool = False,
     open_sell: bool = False,
+    min_notional: str = "0",
 ) -> StrategyContext:
     """A context over ``closes`` (closed bars ``[0, end)``); the mark defaults to the last close."""
     end = len(closes) if end is None else end
@@ -72,6 +73,7 @@ def make_ctx(
         fee_taker_bps=Decimal(fee_taker_bps),
         open_buy=open_buy,
         open_sell=open_sell,
+        min_notional=Decimal(min_notional),
     )
 
 
@@ -357,6 +359,46 @@ def test_profit_take_sells_a_fraction_of_the_position_at_the_bid() -> None:
         limit_price=Decimal("101"),
         reduce_only=True,
     )
+
+
+@pytest.mark.parametrize(
+    ("position", "min_notional", "quantity"),
+    [
+        pytest.param("2", "50", Decimal("0.50"), id="slice-worth-50.5-is-sold"),
+        pytest.param("2", "60", Decimal("2"), id="slice-below-minimum-sells-whole"),
+        pytest.param("0.5", "60", None, id="whole-below-minimum-is-dust-left-alone"),
+    ],
+)
+def test_profit_take_sells_whole_or_leaves_dust_instead_of_a_slice_below_min_notional(
+    position: str, min_notional: str, quantity: Decimal | None
+) -> None:
+    ctx = make_ctx(
+        [101.1], bid="101", ask="101.2", position=position, average_cost="100",
+        min_notional=min_notional,
+    )  # fmt: skip
+
+    intent = ProfitTake(sell_fraction=Decimal("0.25")).evaluate(ctx)
+
+    if quantity is None:  # dust: never a sell; the symbol counts as flat, so an entry
+        assert intent is not None and intent.side is Side.BUY
+        assert intent.reason == "conservative_entry"
+    else:
+        assert intent.side is Side.SELL and intent.quantity == quantity
+
+
+def test_profit_take_holding_dust_with_a_resting_buy_does_nothing() -> None:
+    ctx = make_ctx(
+        [101.1], bid="101", ask="101.2", position="0.5", average_cost="100", min_notional="60",
+        open_buy=True,
+    )  # fmt: skip
+
+    assert ProfitTake().evaluate(ctx) is None
+
+
+def test_profit_take_without_a_price_does_not_value_the_position_as_dust() -> None:
+    ctx = make_ctx([101.1], mark="0", position="0.5", average_cost="100", min_notional="60")
+
+    assert ProfitTake().evaluate(ctx) is None
 
 
 def test_profit_take_counts_the_quoted_spread_in_the_threshold() -> None:

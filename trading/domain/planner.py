@@ -215,9 +215,11 @@ def _strategy_intents(
 ) -> tuple[Intent, ...]:
     intents: list[Intent] = []
     positions = portfolio.positions
+    rules = inputs.rules
     for symbol in universe:
         snapshot = inputs.market[symbol]
         position = positions.get(symbol)
+        symbol_rules = rules.get(symbol)
         ctx = StrategyContext(
             symbol=symbol,
             bars=snapshot.bars,
@@ -228,6 +230,7 @@ def _strategy_intents(
             fee_taker_bps=inputs.fee_taker_bps,
             open_buy=(symbol, Side.BUY) in open_sides,
             open_sell=(symbol, Side.SELL) in open_sides,
+            min_notional=ZERO if symbol_rules is None else symbol_rules.min_notional,
         )
         for strategy in inputs.strategies:
             intent = strategy.evaluate(ctx)

@@ -30,6 +30,9 @@ class StrategyContext(NamedTuple):
     ``position_quantity`` base units held (0 when flat) at ``average_cost`` quote per base
     unit (fees included). ``fee_maker_bps``/``fee_taker_bps`` are the venue's fees in basis
     points. ``open_buy``/``open_sell`` say whether an order on that side is still resting.
+    ``min_notional`` is the symbol's smallest order value the exchange accepts (quote units;
+    ``ExchangeRules.min_notional``, 0 when unknown): a strategy uses it to sell a position
+    whole, or to leave dust alone, instead of proposing an order the rules must deny.
     """
 
     symbol: Symbol
@@ -41,6 +44,7 @@ class StrategyContext(NamedTuple):
     fee_taker_bps: Decimal
     open_buy: bool = False
     open_sell: bool = False
+    min_notional: Decimal = Decimal(0)
 
 
 class StrategyParamError(ValueError):

@@ -38,11 +38,15 @@ class ProfitTake(DataclassParams):
     - **take profit**: holding, no resting sell, and ``bid`` (or the mark without a book)
       ``>= average_cost * (1 + (2 * fee_taker_bps + spread + min_profit_bps) / 1e4)`` -> SELL
       LIMIT at that price of ``position_quantity * sell_fraction`` base units, reason
-      ``take_profit``, ``reduce_only``. ``average_cost`` already includes the buy fee; charging
+      ``take_profit``, ``reduce_only``; the whole position when that slice is worth less than
+      ``min_notional`` (the exchange would refuse it). A whole position worth less than
+      ``min_notional`` is dust: no order can sell it, so none is proposed (rather than one
+      denied ``MIN_NOTIONAL`` every cycle) and the symbol counts as flat for entries, so dust
+      never freezes the strategy. ``average_cost`` already includes the buy fee; charging
       the taker fee twice (the sell's own fee plus one more) is a deliberately conservative
       round-trip allowance: it still holds if the buy fee was charged in another asset or
       booked late, and the sale must also pay the spread it crosses and then the margin;
-    - **conservative entry**: flat, no resting buy, ``spread <= max_spread_bps`` -> BUY LIMIT
+    - **conservative entry**: flat (or holding only dust), no resting buy, ``spread <= max_spread_bps`` -> BUY LIMIT
       at ``ask`` (or the mark) for ``entry_notional`` quote, reason ``conservative_entry``.
 
     Holding without a profit, or flat with a resting buy, gives ``None``: it never re-buys.
@@ -81,20 +85,26 @@ class ProfitTake(DataclassParams):
         if ctx.bars.count < 1:
             return None
         market = ctx.market
-        if ctx.position_quantity > _ZERO:
+        held = ctx.position_quantity
+        price = market.mark_price if market.bid is None else market.bid
+        if held > _ZERO and price <= _ZERO:
+            return None  # no price to value the position by
+        if held > _ZERO and held * price >= ctx.min_notional:  # a position, not dust
             if ctx.open_sell:
                 return None
-            price = market.mark_price if market.bid is None else market.bid
             costs_bps = 2 * ctx.fee_taker_bps + self._spread_bps(ctx) + self.min_profit_bps
-            if price <= _ZERO or price < ctx.average_cost * (_ONE + costs_bps / _BPS):
+            if price < ctx.average_cost * (_ONE + costs_bps / _BPS):
                 return None
+            quantity = held * self.sell_fraction
+            if quantity * price < ctx.min_notional:
+                quantity = held
             return Intent(
                 strategy=self.name,
                 symbol=ctx.symbol,
                 side=Side.SELL,
                 price_policy=PricePolicy.LIMIT,
                 reason="take_profit",
-                quantity=ctx.position_quantity * self.sell_fraction,
+                quantity=quantity,
                 limit_price=price,
                 reduce_only=True,
             )

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections import Counter
 from decimal import Decimal as D
-from functools import partial
 from pathlib import Path
 
 from replay.domain.dataset import load_dataset

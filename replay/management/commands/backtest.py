@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from datetime import datetime
 from decimal import Decimal
 
@@ -13,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from meva.errors import ApplicationError
 from meva.interrupts import terminate_interrupts
+from replay.management.progress import CycleBar, progress_wanted
 from replay.models import Dataset
 from replay.services.backtests import BacktestRequest, backtest_run
 from trading.domain.bounds import BoundError, bounded, instant
@@ -83,15 +83,18 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         request = self._request(options)
-        progress = _Progress(sys.stderr) if sys.stderr.isatty() and not options["json"] else None
+        bar = CycleBar(sys.stderr) if progress_wanted(sys.stderr, quiet=options["json"]) else None
         try:
             # SIGTERM, like Ctrl-C, ends the run as failed (INTERRUPTED) before the exit
             with terminate_interrupts():
-                run = backtest_run(request=request, progress=progress)
+                run = backtest_run(request=request, progress=bar)
         except ApplicationError as exc:
             raise CommandError(str(exc)) from None
         except KeyboardInterrupt as exc:
             raise CommandError(f"interrupted: the run is recorded as failed ({exc})") from None
+        finally:
+            if bar is not None:
+                bar.close()
         summary = run.summary
         if options["json"]:
             self.stdout.write(json.dumps({k: summary[k] for k in JSON_KEYS}))
@@ -153,21 +156,3 @@ def _datetime(flag: str, text: str | None) -> datetime | None:
         return instant(flag, text)
     except BoundError as exc:
         raise CommandError(str(exc)) from None
-
-
-class _Progress:
-    """A one-line progress bar with ETA on a terminal (stderr)."""
-
-    def __init__(self, stream) -> None:
-        self.stream = stream
-        self.started = time.perf_counter()
-
-    def __call__(self, done: int, total: int) -> None:
-        elapsed = time.perf_counter() - self.started
-        share = done / total if total else 1.0
-        eta = elapsed / share - elapsed if share > 0 else 0.0
-        bar = "#" * int(share * 30)
-        self.stream.write(f"\r[{bar:<30}] {done}/{total} cycles  {elapsed:5.1f}s  ETA {eta:5.1f}s")
-        if done >= total:
-            self.stream.write("\n")
-        self.stream.flush()

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from django.db import models
 
+from replay.domain.sweeps import SweepMetric
+
 MONEY = {"max_digits": 36, "decimal_places": 12}
 
 
@@ -107,6 +109,14 @@ class BacktestRun(models.Model):
         help_text="refreshed with the progress while it runs; a running run whose heartbeat "
         "is older than BACKTEST_STALE_AFTER_S is swept to failed (trading.services.stale_work)",
     )
+    sweep = models.ForeignKey(
+        "Sweep",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="runs",
+        help_text="the parameter sweep this run is one combination of, if any",
+    )
 
     cycles = models.PositiveIntegerField(default=0)
     symbols = models.JSONField(default=list)
@@ -202,3 +212,57 @@ class BacktestCycle(models.Model):
     class Meta:
         ordering = ["run", "seq"]
         constraints = [models.UniqueConstraint(fields=["run", "seq"], name="uniq_run_cycle")]
+
+
+class Sweep(models.Model):
+    """A parameter sweep: one :class:`BacktestRun` per combination of ``grid`` (a JSON object
+    of value lists) merged over ``base_params``, all on one dataset with one strategy, risk and
+    fees (README "Parameter sweeps").
+
+    Lifecycle pending -> running -> completed | failed: completed when every combination has
+    ended and at least one completed; failed when every one failed or the sweep was
+    interrupted (``error`` says so). A combination that fails fails alone: its run is failed
+    with its error and counts in ``failed``. ``total``/``completed``/``failed`` count runs;
+    ``metric`` is what the results are ranked by; ``actor`` who started it
+    (``command:backtest_sweep``, ``user:<name>``, ``task:<name>``).
+    """
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="sweeps")
+    strategy = models.CharField(max_length=64)
+    grid = models.JSONField(help_text='{"param": [value, ...], ...}')
+    base_params = models.JSONField(default=dict, blank=True)
+    risk = models.JSONField(default=dict, blank=True, help_text="risk limit overrides")
+    max_volume_share = models.DecimalField(
+        null=True,
+        blank=True,
+        max_digits=9,
+        decimal_places=8,
+        help_text="share of a bar's volume one order may fill (null: no cap); every run's",
+    )
+    metric = models.CharField(max_length=16, choices=[(m.value, m.value) for m in SweepMetric])
+    executor = models.CharField(max_length=32, help_text="'local, N workers' or 'celery'")
+    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.PENDING)
+    error = models.TextField(blank=True)
+    total = models.PositiveIntegerField(default=0, help_text="combinations (runs)")
+    completed = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    actor = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=[s.value for s in RunStatus]),
+                name="sweep_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(metric__in=[m.value for m in SweepMetric]),
+                name="sweep_metric_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"sweep {self.pk} {self.strategy} on {self.dataset_id} ({self.status})"

@@ -29,3 +29,22 @@ def backtest_run_task(run_id: int, max_volume_share: str | None = None) -> dict[
     share = None if max_volume_share is None else Decimal(max_volume_share)
     run = backtest_execute(run_id=run_id, max_volume_share=share)
     return {"run_id": run.pk, "status": str(run.status)}
+
+
+@shared_task(
+    name="replay.sweep_run",
+    soft_time_limit=BACKTEST_RUN_TIME_LIMIT_S - SOFT_MARGIN_S,
+    time_limit=BACKTEST_RUN_TIME_LIMIT_S,
+)
+def sweep_run_task(run_id: int) -> dict[str, object]:
+    """Run one pending combination ``run_id`` of a parameter sweep (sent as a group by
+    ``replay.services.sweeps.sweep_queue``) and recount its sweep, finishing it after the last.
+
+    A failing combination fails alone: its run is recorded failed and the task returns
+    normally. Never retried; a duplicate delivery finds the run no longer pending and only
+    recounts. Returns ``{"run_id": int, "sweep_id": int | None, "status": str}``.
+    """
+    from replay.services.sweeps import sweep_run_one
+
+    run = sweep_run_one(run_id=run_id)
+    return {"run_id": run.pk, "sweep_id": run.sweep_id, "status": str(run.status)}

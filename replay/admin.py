@@ -1,5 +1,6 @@
 """Admin for datasets and backtest runs: read-mostly (results are written by services).
 
+The sweep page (``SweepAdmin``) ranks a sweep's runs by its metric, each linked to its run page.
 The run page (``BacktestRunAdmin.change_view``) shows the run's metrics at display precision,
 its equity and drawdown charts (Chart.js, axes in UTC dates and the quote currency), links to
 its trades, fills and cycles (``?run__id__exact=<id>``), and its progress while it runs (a small
@@ -19,6 +20,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from replay import console
+from replay.domain.sweeps import SweepMetric
 from replay.models import (
     BacktestCycle,
     BacktestFill,
@@ -27,8 +29,10 @@ from replay.models import (
     Dataset,
     DatasetSeries,
     RunStatus,
+    Sweep,
 )
 from replay.selectors import backtest_metrics, backtest_quote, backtest_title, window_text
+from replay.sweep_selectors import RankedRun, sweep_ranking
 from trading.templatetags.meva_numbers import DASH, format_money, format_qty
 
 RECENT_RUNS_IN_FILTER = 20
@@ -469,3 +473,73 @@ class BacktestCycleAdmin(RunRowsAdmin):
     @admin.display(description="denials")
     def denial_count(self, obj: BacktestCycle) -> int:
         return len(obj.denials)
+
+
+@admin.register(Sweep)
+class SweepAdmin(ReadOnlyAdmin):
+    """Parameter sweeps; the change page ranks the sweep's runs (``?metric=`` re-ranks by
+    return, sharpe or max_drawdown), each linked to its run page, and links the best ten
+    completed ones to the comparison page."""
+
+    change_form_template = "admin/replay/sweep/change_form.html"
+    list_display = (
+        "sweep_id",
+        "dataset",
+        "strategy",
+        "status",
+        "counts",
+        "metric",
+        "executor",
+        "actor",
+        "created",
+    )
+    list_display_links = ("sweep_id",)
+    list_filter = ("status", "strategy", "dataset")
+    list_select_related = ("dataset",)
+    readonly_fields = [f.name for f in Sweep._meta.fields]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        sweep = self.get_object(request, object_id)
+        extra = dict(extra_context or {})
+        if sweep is not None:
+            extra.update(self._sweep_context(sweep, request.GET.get("metric")))
+        return super().change_view(request, object_id, form_url, extra_context=extra)
+
+    def _sweep_context(self, sweep: Sweep, metric: str | None) -> dict[str, object]:
+        chosen = metric if metric in {m.value for m in SweepMetric} else sweep.metric
+        ranking = sweep_ranking(sweep=sweep, metric=chosen)
+        best = [r.run.pk for r in ranking if r.run.status == RunStatus.COMPLETED][:10]
+        compare = reverse("admin:replay_backtestrun_compare") + "?ids=" + ",".join(map(str, best))
+        return {
+            "title": f"Sweep #{sweep.pk} · {sweep.dataset.name} · {sweep.strategy}",
+            "subtitle": None,
+            "sweep": sweep,
+            "metric": chosen,
+            "metrics": [m.value for m in SweepMetric],
+            "ranking": [(item, self._ranked_cells(item)) for item in ranking],
+            "compare_url": compare if len(best) >= 2 else None,
+        }
+
+    def _ranked_cells(self, item: RankedRun) -> dict[str, object]:
+        run = item.run
+        done = run.status == RunStatus.COMPLETED
+        return {
+            "link": _run_link(run),
+            "params": ", ".join(f"{k}={v}" for k, v in item.params.items()),
+            "return": _signed_html(run.return_pct, 2, "%") if done else DASH,
+            "sharpe": format_money(run.sharpe, 2) if done else DASH,
+            "drawdown": f"{format_money(run.max_drawdown_pct)} %" if done else DASH,
+            "trades": f"{run.trades:,}" if done else DASH,
+        }
+
+    @admin.display(description="sweep", ordering="id")
+    def sweep_id(self, obj: Sweep) -> str:
+        return f"#{obj.pk}"
+
+    @admin.display(description="completed / failed / total")
+    def counts(self, obj: Sweep) -> str:
+        return f"{obj.completed} / {obj.failed} / {obj.total}"
+
+    @admin.display(description="created (UTC)", ordering="created_at")
+    def created(self, obj: Sweep) -> str:
+        return _when(obj.created_at)

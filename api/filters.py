@@ -17,7 +17,7 @@ from django.db.models import QuerySet
 from django_filters.fields import IsoDateTimeField
 
 from ledger.models import LedgerFill
-from replay.models import BacktestRun, RunStatus
+from replay.models import BacktestRun, RunStatus, Sweep
 from trading.domain.bounds import BoundError, instant
 from trading.domain.orders import OrderStatus, Side
 from trading.domain.symbols import SymbolError, parse_symbol
@@ -129,4 +129,15 @@ class BacktestRunFilter(df.FilterSet):
 
     class Meta:
         model = BacktestRun
+        fields = ["dataset", "strategy", "status", "since", "until"]
+
+
+class SweepFilter(df.FilterSet):
+    dataset = df.CharFilter(field_name="dataset__name", label="dataset name")
+    strategy = df.CharFilter()
+    status = df.MultipleChoiceFilter(choices=RunStatus.choices)
+    since, until = _range("created_at")
+
+    class Meta:
+        model = Sweep
         fields = ["dataset", "strategy", "status", "since", "until"]

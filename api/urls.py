@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from api.apis import accounts, backtests, control, health, records, reports, trading
+from api.apis import accounts, backtests, control, health, records, reports, sweeps, trading
 
 app_name = "api"
 
@@ -30,6 +30,8 @@ urlpatterns = [
     path("backtests/", backtests.BacktestListCreateApi.as_view(), name="backtests"),
     path("backtests/compare/", backtests.BacktestCompareApi.as_view(), name="backtests-compare"),
     path("backtests/<int:id>/", backtests.BacktestDetailApi.as_view(), name="backtest"),
+    path("sweeps/", sweeps.SweepListApi.as_view(), name="sweeps"),
+    path("sweeps/<int:id>/", sweeps.SweepDetailApi.as_view(), name="sweep"),
     path("control/arm/", control.ArmApi.as_view(), name="arm"),
     path("control/disarm/", control.DisarmApi.as_view(), name="disarm"),
     path("control/kill-switch/", control.KillSwitchApi.as_view(), name="kill-switch"),

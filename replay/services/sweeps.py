@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
+import signal
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, replace
@@ -25,6 +27,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from meva.errors import ApplicationError
+from meva.interrupts import Interrupted
 from replay.domain.sweeps import SweepGridError, SweepMetric, grid_check, grid_combinations
 from replay.models import BacktestRun, RunStatus, Sweep
 from replay.services.backtests import BacktestRequest, backtest_create, backtest_execute
@@ -149,21 +152,12 @@ def sweep_run_one(*, run_id: int) -> BacktestRun:
 
 def sweep_refresh(*, sweep_id: int) -> Sweep:
     """Recount the sweep's completed and failed runs; when every run has ended, finish a
-    running sweep: ``completed`` if any run completed, else ``failed``. Writes only while the
-    sweep is running (compare-and-set), so a late, stale recount never undoes the finish."""
-    counts = dict(
-        BacktestRun.objects.filter(sweep_id=sweep_id)
-        .values_list("status")
-        .annotate(n=Count("id"))
-        .values_list("status", "n")
-    )
-    completed = counts.get(RunStatus.COMPLETED, 0)
-    failed = counts.get(RunStatus.FAILED, 0)
-    running = Sweep.objects.filter(pk=sweep_id, status=RunStatus.RUNNING)
-    running.update(completed=completed, failed=failed)
+    running sweep (compare-and-set): ``completed`` if any run completed, else ``failed``."""
+    completed, failed = _recount(sweep_id)
     sweep = Sweep.objects.get(pk=sweep_id)
     if sweep.status == RunStatus.RUNNING and completed + failed >= sweep.total:
         finished = {"finished_at": timezone.now(), "completed": completed, "failed": failed}
+        running = Sweep.objects.filter(pk=sweep_id, status=RunStatus.RUNNING)
         if completed:
             running.update(status=RunStatus.COMPLETED, **finished)
         else:
@@ -172,19 +166,38 @@ def sweep_refresh(*, sweep_id: int) -> Sweep:
     return sweep
 
 
+def _recount(sweep_id: int) -> tuple[int, int]:
+    """Store and return the sweep's (completed, failed) run counts."""
+    counts = dict(
+        BacktestRun.objects.filter(sweep_id=sweep_id)
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .values_list("status", "n")
+    )
+    completed = counts.get(RunStatus.COMPLETED, 0)
+    failed = counts.get(RunStatus.FAILED, 0)
+    Sweep.objects.filter(pk=sweep_id).update(completed=completed, failed=failed)
+    return completed, failed
+
+
 def sweep_abort(*, sweep_id: int, reason: str) -> Sweep:
-    """Stop a sweep early: its runs still ``pending`` become ``failed`` (:data:`NOT_RUN`) and
-    the sweep ``failed`` with ``reason``, unless it had finished already. Returns the sweep."""
+    """Stop a sweep early: the sweep becomes ``failed`` with ``reason`` (unless it had
+    finished already), then its runs still ``pending`` become ``failed`` (:data:`NOT_RUN`; a
+    queued task or pool job then finds nothing to do). Runs already running end on their own
+    and are counted as they end. Returns the sweep."""
+    Sweep.objects.filter(pk=sweep_id, status__in=[RunStatus.PENDING, RunStatus.RUNNING]).update(
+        status=RunStatus.FAILED, error=reason, finished_at=timezone.now()
+    )
+    _fail_pending(sweep_id)
+    _recount(sweep_id)
+    return Sweep.objects.get(pk=sweep_id)
+
+
+def _fail_pending(sweep_id: int) -> None:
     now = timezone.now()
     BacktestRun.objects.filter(sweep_id=sweep_id, status=RunStatus.PENDING).update(
         status=RunStatus.FAILED, error=NOT_RUN, started_at=now, finished_at=now
     )
-    sweep = sweep_refresh(sweep_id=sweep_id)
-    Sweep.objects.filter(pk=sweep_id, status__in=[RunStatus.PENDING, RunStatus.RUNNING]).update(
-        status=RunStatus.FAILED, error=reason, finished_at=now
-    )
-    sweep.refresh_from_db()
-    return sweep
 
 
 def sweep_execute(*, sweep: Sweep, workers: int = 1, on_done: RunDone | None = None) -> Sweep:
@@ -205,9 +218,9 @@ def sweep_execute(*, sweep: Sweep, workers: int = 1, on_done: RunDone | None = N
                 if on_done is not None:
                     on_done(run.pk, run.status)
         else:
-            _pool_execute(ids, workers, on_done)
+            _pool_execute(sweep.pk, ids, workers, on_done)
     except BaseException as exc:
-        sweep_abort(sweep_id=sweep.pk, reason=f"interrupted: {type(exc).__name__} {exc}".strip())
+        sweep_abort(sweep_id=sweep.pk, reason=_stopped(exc))
         raise
     return sweep_refresh(sweep_id=sweep.pk)
 
@@ -223,12 +236,15 @@ def sweep_workers_check(*, workers: int) -> None:
         )
 
 
-def _pool_execute(ids: list[int], workers: int, on_done: RunDone | None) -> None:
+def _pool_execute(sweep_id: int, ids: list[int], workers: int, on_done: RunDone | None) -> None:
     # Forked workers inherit this process's state (settings, the test database's name); the
     # connections are closed first so no child shares a database session with this process.
     connections.close_all()
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(min(workers, len(ids)), mp_context=context) as pool:
+    pool = ProcessPoolExecutor(
+        min(workers, len(ids)), mp_context=context, initializer=_pool_worker_init
+    )
+    with pool:
         pending: set[Future] = {pool.submit(_pool_run, run_id) for run_id in ids}
         try:
             while pending:
@@ -238,19 +254,52 @@ def _pool_execute(ids: list[int], workers: int, on_done: RunDone | None) -> None
                     if on_done is not None:
                         on_done(run_id, status)
         except BaseException:
-            for future in pending:
-                future.cancel()
+            # Stop now rather than after the queued jobs: each worker is sent SIGTERM, which
+            # fails its current run as INTERRUPTED and ends it before it takes another job
+            # (``_pool_worker_init``); the caller then fails what never started.
+            for process in list(pool._processes.values()):  # the executor's only handle on them
+                process.terminate()
+            pool.shutdown(wait=True, cancel_futures=True)
             raise
+
+
+def _stopped(exc: BaseException) -> str:
+    return f"stopped: {type(exc).__name__}: {exc}"
+
+
+# A pool worker's state for SIGTERM: ``busy`` while it runs a job, ``stopping`` once told to stop.
+_worker = {"busy": False, "stopping": False}
+
+
+def _pool_worker_init() -> None:
+    """In each pool worker: the first SIGTERM stops it. During a run it raises
+    ``Interrupted``, so the run is recorded failed (INTERRUPTED) before the worker exits; a
+    further SIGTERM (the executor terminates every worker of a broken pool) is ignored until
+    then. An idle worker exits at once."""
+    signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    if _worker["stopping"]:
+        return
+    _worker["stopping"] = True
+    if not _worker["busy"]:
+        os._exit(0)
+    raise Interrupted(signum)
 
 
 def _pool_run(run_id: int) -> tuple[int, str]:
     """A pool worker's job: one run, then its connections closed (nothing left open when the
-    pool ends the process; the next job opens its own)."""
+    pool ends the process; the next job opens its own). A stopped worker exits after it."""
+    _worker["busy"] = True
     try:
         run = sweep_run_one(run_id=run_id)
         return run.pk, str(run.status)
     finally:
+        _worker["busy"] = False
         connections.close_all()
+        if _worker["stopping"]:
+            os._exit(1)
 
 
 def sweep_queue(*, sweep: Sweep) -> list[int]:

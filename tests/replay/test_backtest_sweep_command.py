@@ -287,3 +287,30 @@ def test_worker_processes_are_refused_on_an_in_memory_database(dataset: Path) ->
 
     with pytest.raises(CommandError, match="--workers 2: the database is in memory"):
         call_command("backtest_sweep", *SMA, "--grid", GRID, "--workers", "2")
+
+
+@pytest.mark.django_db
+def test_an_interruption_stops_the_sweep_and_fails_what_had_not_run(
+    dataset: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from replay.services import backtests
+
+    real = backtests.run_backtest
+
+    def interrupted_at_fast_5(dataset, config, **kwargs):
+        if config.strategy.params_json()["fast"] == 5:
+            raise KeyboardInterrupt("Ctrl-C")
+        return real(dataset, config, **kwargs)
+
+    monkeypatch.setattr(backtests, "run_backtest", interrupted_at_fast_5)
+
+    with pytest.raises(CommandError, match="interrupted: sweep .* is recorded as failed"):
+        call_command("backtest_sweep", *SMA, "--grid", '{"fast": [3, 5, 8]}', stdout=io.StringIO())
+
+    stored = Sweep.objects.get()
+    assert (stored.status, stored.completed, stored.failed) == ("failed", 1, 2)
+    assert stored.error == "stopped: KeyboardInterrupt: Ctrl-C"
+    runs = {r.params["fast"]: r for r in BacktestRun.objects.filter(sweep=stored)}
+    assert runs[3].status == RunStatus.COMPLETED
+    assert (runs[5].status, runs[5].error) == (RunStatus.FAILED, "KeyboardInterrupt: Ctrl-C")
+    assert runs[8].status == RunStatus.FAILED and "stopped before" in runs[8].error

@@ -8,6 +8,7 @@ import time
 
 from django.conf import settings
 from django.core.management.base import CommandError, CommandParser
+from django.db import connection
 
 from meva.errors import ApplicationError
 from meva.interrupts import terminate_interrupts
@@ -90,6 +91,11 @@ class Command(BacktestCommand):
             sweep = sweep_create(request=request, executor=executor)
         except ApplicationError as exc:
             raise CommandError(str(exc)) from None
+        if workers > 1 and not options["celery"] and connection.vendor == "sqlite":
+            self.stderr.write(
+                "note: SQLite has one writer, so worker processes wait for each other's result "
+                "writes and progress updates; a PostgreSQL DATABASE_URL scales with --workers"
+            )
         sweep = self._run(sweep, workers, celery=options["celery"], quiet=options["json"])
         ranking = sweep_ranking(sweep=sweep)
         if options["json"]:

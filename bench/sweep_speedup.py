@@ -1,0 +1,170 @@
+"""Parameter sweep speed-up benchmark (not a test): the same ``backtest_sweep`` with
+``--workers 1`` and ``--workers 2``, each a fresh ``manage.py`` process, timed wall to wall.
+
+Issue floors (2-core machine): 2 workers at least 1.8x faster than 1, and peak RSS per worker
+process under 1 GB. Both sweeps must give the same fingerprint for every combination (the bench
+exits 1 otherwise).
+
+Data: the bundled ``data/sample/usdt-5m`` (4 USDT pairs, 3 months of 5-minute bars, 26,208
+cycles a run), imported into a throwaway database: a SQLite file in a temporary directory unless
+``--database-url`` names another (it must be empty or migrated). SQLite has one writer: the
+workers wait for each other's result writes and progress updates, so the speed-up floor is for
+PostgreSQL (``--database-url postgres://...``); the SQLite figure shows that limit. The default grid is 10
+``sma_cross`` combinations, about 30-40 s with one worker here. Peak RSS per process is read
+from ``/proc/<pid>/status`` (``VmHWM``) of the command and its worker processes, polled every
+0.1 s; the largest of the whole tree is also read from ``getrusage(RUSAGE_CHILDREN)``. The load
+average before and after is printed: other work on the machine lowers the speed-up. Usage::
+
+    .venv/bin/python bench/sweep_speedup.py [--grid JSON] [--strategy sma_cross] [--params JSON]
+        [--database-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = ROOT / ".venv" / "bin" / "python"
+SAMPLE = ROOT / "data" / "sample" / "usdt-5m"
+DATASET = "bench-sweep-usdt-5m"
+GRID = '{"fast": [5, 8, 10, 15, 20], "slow": [40, 60]}'
+SPEEDUP_FLOOR = 1.8
+RSS_FLOOR_MB = 1024.0
+POLL_S = 0.1
+
+
+def manage(env: dict[str, str], *args: str) -> None:
+    subprocess.run([str(PYTHON), "manage.py", *args], cwd=ROOT, env=env, check=True)
+
+
+def descendants(pid: int) -> set[int]:
+    """``pid`` and every process below it (from ``/proc/*/stat``)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = {pid}, [pid]
+    while frontier:
+        current = frontier.pop()
+        children = [child for child, parent in parents.items() if parent == current]
+        found.update(children)
+        frontier.extend(children)
+    return found
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def sweep(env: dict[str, str], workers: int, options: argparse.Namespace) -> dict[str, object]:
+    """One ``backtest_sweep`` process: wall seconds, its JSON, peak RSS per process (MB)."""
+    command = [
+        str(PYTHON),
+        "manage.py",
+        "backtest_sweep",
+        "--dataset",
+        DATASET,
+        "--strategy",
+        options.strategy,
+        "--params",
+        options.params,
+        "--grid",
+        options.grid,
+        "--workers",
+        str(workers),
+        "--json",
+    ]
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+    peaks: dict[int, float] = {}
+    while process.poll() is None:
+        for pid in descendants(process.pid):
+            rss = peak_rss_mb(pid)
+            if rss is not None:
+                peaks[pid] = max(rss, peaks.get(pid, 0.0))
+        time.sleep(POLL_S)
+    wall = time.perf_counter() - started
+    output = process.stdout.read() if process.stdout else ""
+    if process.returncode != 0:
+        raise SystemExit(f"backtest_sweep --workers {workers} exited {process.returncode}")
+    result = json.loads(output.strip().splitlines()[-1])
+    command_peak = peaks.pop(process.pid, 0.0)
+    return {"wall": wall, "result": result, "command_mb": command_peak, "workers_mb": peaks}
+
+
+def load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--grid", default=GRID)
+    parser.add_argument("--strategy", default="sma_cross")
+    parser.add_argument("--params", default="{}")
+    parser.add_argument("--database-url", help="default: a SQLite file in a temporary directory")
+    options = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="sweep-bench-") as tmp:
+        url = options.database_url or f"sqlite:///{tmp}/bench.sqlite3"
+        env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": "", "LOG_LEVEL": "WARNING"}
+        manage(env, "migrate", "--noinput", "-v0")
+        manage(env, "import_dataset", str(SAMPLE), "--name", DATASET, "--replace")
+        print(f"machine: {os.cpu_count()} CPUs; load average before: {load()}")
+        print(f"database: {url.split('@')[-1]}; grid {options.grid} ({options.strategy})")
+        one = sweep(env, 1, options)
+        two = sweep(env, 2, options)
+        print(f"load average after: {load()}")
+    return report(one, two)
+
+
+def report(one: dict, two: dict) -> int:
+    runs = one["result"]["total"]
+    for label, item in (("--workers 1", one), ("--workers 2", two)):
+        workers = ", ".join(f"{mb:.0f}" for mb in sorted(item["workers_mb"].values())) or "-"
+        print(
+            f"{label}: {item['wall']:6.1f} s wall for {runs} runs "
+            f"({item['result']['completed']} completed); peak RSS MB: command "
+            f"{item['command_mb']:.0f}, worker processes [{workers}]"
+        )
+    tree_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    speedup = one["wall"] / two["wall"]
+    worst = max([two["command_mb"], *two["workers_mb"].values(), one["command_mb"]])
+    same = fingerprints(one["result"]) == fingerprints(two["result"])
+    print(f"speed-up: {speedup:.2f}x (floor {SPEEDUP_FLOOR}x): {verdict(speedup >= SPEEDUP_FLOOR)}")
+    print(
+        f"peak RSS per process: {worst:.0f} MB (largest of the tree by getrusage: "
+        f"{tree_mb:.0f} MB; floor {RSS_FLOOR_MB:.0f} MB): {verdict(worst < RSS_FLOOR_MB)}"
+    )
+    print(f"same fingerprints for every combination: {verdict(same)}")
+    return 0 if same else 1
+
+
+def fingerprints(result: dict) -> dict[str, str]:
+    return {json.dumps(r["params"], sort_keys=True): r["fingerprint"] for r in result["runs"]}
+
+
+def verdict(ok: bool) -> str:
+    return "ok" if ok else "MISSED"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -22,7 +22,7 @@ from django.urls import reverse
 from ledger.domain.fills import Fill
 from ledger.models import EquitySnapshot
 from ledger.services import fill_record
-from replay.models import BacktestCycle, BacktestRun, Dataset, RunStatus
+from replay.models import BacktestCycle, BacktestRun, Dataset, RunStatus, Sweep
 from replay.selectors import backtest_curve
 from trading.domain.orders import Side
 from trading.domain.symbols import Symbol
@@ -52,6 +52,7 @@ RESULT_MODELS = (
     "replay.backtesttrade",
     "replay.backtestcycle",
     "replay.dataset",
+    "replay.sweep",
     "ledger.ledgerfill",
     "ledger.ledgerentry",
     "ledger.position",
@@ -99,6 +100,25 @@ def run(dataset: Dataset) -> BacktestRun:
         stdout=io.StringIO(),
     )
     return BacktestRun.objects.get()
+
+
+@pytest.fixture
+def sweep(run: BacktestRun) -> Sweep:
+    """A sweep of two combinations on the same dataset, made after ``run``."""
+    call_command(
+        "backtest_sweep",
+        "--dataset",
+        "saw",
+        "--strategy",
+        "sma_cross",
+        "--params",
+        '{"slow": 5}',
+        "--grid",
+        '{"fast": [2, 3]}',
+        "--json",
+        stdout=io.StringIO(),
+    )
+    return Sweep.objects.get()
 
 
 @pytest.fixture
@@ -199,7 +219,7 @@ def test_every_trading_ledger_and_replay_model_is_registered() -> None:
 
 @pytest.mark.parametrize("label", registered(APPS))
 def test_every_changelist_opens(
-    admin_client: Client, run: BacktestRun, operations: None, label: str
+    admin_client: Client, run: BacktestRun, sweep: Sweep, operations: None, label: str
 ) -> None:
     response = admin_client.get(admin_url(label, "changelist"))
 

@@ -36,6 +36,7 @@ from trading.services.risk import risk_limits_from_settings
 logger = logging.getLogger(__name__)
 
 RunDone = Callable[[int, str], None]
+MAX_WORKERS = 64
 NOT_RUN = "interrupted: the sweep stopped before this combination ran"
 
 
@@ -226,10 +227,11 @@ def sweep_execute(*, sweep: Sweep, workers: int = 1, on_done: RunDone | None = N
 
 
 def sweep_workers_check(*, workers: int) -> None:
-    """Raise :class:`ApplicationError` unless ``workers`` processes can run a sweep here: at
-    least one, and for more than one a database other processes can open (not in memory)."""
-    if workers < 1:
-        raise ApplicationError(f"must be at least 1, got {workers}")
+    """Raise :class:`ApplicationError` unless ``workers`` processes can run a sweep here: 1 to
+    :data:`MAX_WORKERS`, and for more than one a database other processes can open (not in
+    memory)."""
+    if not 1 <= workers <= MAX_WORKERS:
+        raise ApplicationError(f"must be 1 to {MAX_WORKERS}, got {workers}")
     if workers > 1 and any(c.vendor == "sqlite" and c.is_in_memory_db() for c in connections.all()):
         raise ApplicationError(
             "the database is in memory: worker processes cannot open it (use one worker)"

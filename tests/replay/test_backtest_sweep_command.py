@@ -187,7 +187,7 @@ def test_a_sweep_whose_every_combination_fails_exits_non_zero(dataset: Path) -> 
         ),
         (["--grid", GRID, "--risk", '{"max_positon_pct": 0.3}'], "max_positon_pct"),
         (["--grid", GRID, "--params", "[1]"], "--params"),
-        (["--grid", GRID, "--workers", "0"], "--workers 0: must be at least 1"),
+        (["--grid", GRID, "--workers", "0"], "--workers 0: must be 1 to 64"),
     ],
 )
 def test_invalid_arguments_raise_a_command_error_and_create_nothing(

@@ -283,6 +283,9 @@ if _risk_problems:
     raise ImproperlyConfigured("; ".join(_risk_problems))
 
 # --- backtest defaults (each overridable on the command line) ----------------------------
+# parsed dataset candle tables, by the sha256 of their CSV (replay.domain.table_cache): a
+# backtest reads them back instead of parsing CSV again; empty = no cache
+DATASET_CACHE_DIR = env.str("DATASET_CACHE_DIR", str(BASE_DIR / "var" / "cache" / "datasets"))
 BACKTEST_FEE_MAKER_BPS = env.bounded("BACKTEST_FEE_MAKER_BPS", "10", "fee_maker_bps")
 BACKTEST_FEE_TAKER_BPS = env.bounded("BACKTEST_FEE_TAKER_BPS", "20", "fee_taker_bps")
 BACKTEST_MAX_VOLUME_SHARE = env.bounded("BACKTEST_MAX_VOLUME_SHARE", "0.10", "max_volume_share")

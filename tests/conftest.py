@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 
 import pytest
 from django.contrib.auth.models import User
@@ -24,6 +26,15 @@ def pytest_configure(config: pytest.Config) -> None:
 
     os.environ["MARKET_WS_ENABLED"] = "false"
     settings.MARKET_WS_ENABLED = False
+    # parsed dataset tables go to a directory of this run, not the checkout's var/cache
+    cache = tempfile.mkdtemp(prefix="meva-dataset-cache-")
+    os.environ["DATASET_CACHE_DIR"] = settings.DATASET_CACHE_DIR = cache
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    from django.conf import settings
+
+    shutil.rmtree(settings.DATASET_CACHE_DIR, ignore_errors=True)
 
 
 @pytest.fixture

@@ -72,6 +72,7 @@ from replay.domain.dataset_csv import (
     read_dataset_file,
     read_table,
 )
+from replay.domain.table_cache import TableCache
 from trading.domain.jsonsafe import json_depth_exceeds
 from trading.domain.market import Bar, BarWindow
 from trading.domain.rules import ExchangeRules, RulesError, default_rules, rules_from_exchangeinfo
@@ -248,14 +249,17 @@ class ReplayDataset:
         return tuple(self.series)
 
 
-def load_dataset(path: Path) -> ReplayDataset:
+def load_dataset(path: Path, *, cache_dir: Path | None = None) -> ReplayDataset:
     """Read and validate the dataset directory ``path`` (layout in the module docstring).
 
+    ``cache_dir``: keep parsed candle tables there (:mod:`replay.domain.table_cache`), so the
+    next load of the same bytes skips the CSV parse; every other check still runs.
     Raises :class:`DatasetInvalid` listing up to :data:`MAX_ERRORS` problems.
     """
     errors = ErrorLog()
+    cache = None if cache_dir is None else TableCache(cache_dir)
     try:
-        dataset = _load(Path(path).resolve(), errors)
+        dataset = _load(Path(path).resolve(), errors, cache)
     except TooManyErrors:
         raise DatasetInvalid(errors.items, truncated=True) from None
     if errors.items or dataset is None:
@@ -266,17 +270,21 @@ def load_dataset(path: Path) -> ReplayDataset:
 # --- loading -------------------------------------------------------------------------------
 
 
-def _load(root: Path, errors: ErrorLog) -> ReplayDataset | None:
+def _load(root: Path, errors: ErrorLog, cache: TableCache | None) -> ReplayDataset | None:
     candle_files = _pair_files(root, "candles", errors)
     if candle_files is None:
         return None
     digests: dict[str, tuple[int, str]] = {}
     tables: dict[Symbol, Table] = {}
     for symbol, file in candle_files.items():
-        table = read_table(root, file, _CANDLE_GROUPS, digests, errors)
+        before = len(errors.items)
+        table = read_table(root, file, _CANDLE_GROUPS, digests, errors, cache)
         if table is not None:
             check_candles(table, errors)
             tables[symbol] = table
+            clean = len(errors.items) == before
+            if cache is not None and clean and table.rel not in cache.hits:
+                cache.put(cache.key(digests[table.rel][1], _CANDLE_GROUPS), table)
     books = _load_books(root, candle_files, digests, errors)
     quote = _quote_asset(candle_files, root, errors)
     interval = _dataset_interval(tables, errors)

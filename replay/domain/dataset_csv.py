@@ -22,6 +22,10 @@ from hashlib import sha256
 from itertools import repeat
 from operator import gt, lt, mul
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from replay.domain.table_cache import TableCache
 
 from trading.domain.bounds import MAX_INSTANT_MS, MIN_INSTANT_MS, BoundError, instant_ms
 
@@ -202,8 +206,12 @@ def read_table(
     groups: tuple[tuple[str, ...], ...],
     digests: dict[str, tuple[int, str]],
     errors: ErrorLog,
+    cache: TableCache | None = None,
 ) -> Table | None:
     """Read one CSV whose numeric columns come in ``groups`` sharing one scale each.
+
+    With a ``cache``, a table parsed before from the same bytes is read back from it instead
+    of parsing again (the caller stores new tables once they passed its checks).
 
     ``file`` lies under the dataset directory ``root``. Records ``digests[rel] = (size in
     bytes, sha256 hex of the bytes)`` for the fingerprint, even when the file is rejected.
@@ -220,6 +228,10 @@ def read_table(
     if data is None:
         return None
     digests[rel] = (len(data), sha256(data).hexdigest())
+    if cache is not None:
+        cached = cache.get(cache.key(digests[rel][1], groups), rel)
+        if cached is not None:
+            return cached
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

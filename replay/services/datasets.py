@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
 from django.db import transaction
@@ -125,8 +126,9 @@ def dataset_load(dataset: Dataset) -> ReplayDataset:
 
 
 def _load(path: Path) -> ReplayDataset:
+    cache = settings.DATASET_CACHE_DIR
     try:
-        return load_dataset(path)
+        return load_dataset(path, cache_dir=Path(cache) if cache else None)
     except DatasetInvalid as exc:
         raise DatasetRejected(exc) from None
 

@@ -94,7 +94,8 @@ class Command(BacktestCommand):
         if workers > 1 and not options["celery"] and connection.vendor == "sqlite":
             self.stderr.write(
                 "note: SQLite has one writer, so worker processes wait for each other's result "
-                "writes and progress updates; a PostgreSQL DATABASE_URL scales with --workers"
+                "writes and progress updates; a PostgreSQL DATABASE_URL scales with --workers",
+                self.style.WARNING,
             )
         sweep = self._run(sweep, workers, celery=options["celery"], quiet=options["json"])
         ranking = sweep_ranking(sweep=sweep)

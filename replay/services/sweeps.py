@@ -229,12 +229,16 @@ def sweep_execute(*, sweep: Sweep, workers: int = 1, on_done: RunDone | None = N
 def sweep_workers_check(*, workers: int) -> None:
     """Raise :class:`ApplicationError` unless ``workers`` processes can run a sweep here: 1 to
     :data:`MAX_WORKERS`, and for more than one a database other processes can open (not in
-    memory)."""
+    memory) and no open transaction (they could not see its rows)."""
     if not 1 <= workers <= MAX_WORKERS:
         raise ApplicationError(f"must be 1 to {MAX_WORKERS}, got {workers}")
     if workers > 1 and any(c.vendor == "sqlite" and c.is_in_memory_db() for c in connections.all()):
         raise ApplicationError(
             "the database is in memory: worker processes cannot open it (use one worker)"
+        )
+    if workers > 1 and connections["default"].in_atomic_block:
+        raise ApplicationError(
+            "inside a transaction: worker processes could not see the sweep's rows"
         )
 
 

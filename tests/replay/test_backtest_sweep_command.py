@@ -280,13 +280,14 @@ def test_two_worker_processes_give_the_same_runs_as_one(dataset: Path) -> None:
     )
 
 
-@pytest.mark.django_db
-def test_worker_processes_are_refused_on_an_in_memory_database(dataset: Path) -> None:
-    if not _in_memory_database():
-        pytest.skip("only SQLite's in-memory test database is private to this process")
+@pytest.mark.django_db  # the test's transaction, and on SQLite an in-memory database
+def test_worker_processes_are_refused_where_they_could_not_see_the_rows(dataset: Path) -> None:
+    why = "the database is in memory" if _in_memory_database() else "inside a transaction"
 
-    with pytest.raises(CommandError, match="--workers 2: the database is in memory"):
+    with pytest.raises(CommandError, match=f"--workers 2: {why}"):
         call_command("backtest_sweep", *SMA, "--grid", GRID, "--workers", "2")
+
+    assert not Sweep.objects.exists()
 
 
 @pytest.mark.django_db

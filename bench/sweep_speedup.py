@@ -9,11 +9,14 @@ Data: the bundled ``data/sample/usdt-5m`` (4 USDT pairs, 3 months of 5-minute ba
 cycles a run), imported into a throwaway database: a SQLite file in a temporary directory unless
 ``--database-url`` names another (it must be empty or migrated). SQLite has one writer: the
 workers wait for each other's result writes and progress updates, so the speed-up floor is for
-PostgreSQL (``--database-url postgres://...``); the SQLite figure shows that limit. The default grid is 10
-``sma_cross`` combinations, about 30-40 s with one worker here. Peak RSS per process is read
-from ``/proc/<pid>/status`` (``VmHWM``) of the command and its worker processes, polled every
-0.1 s; the largest of the whole tree is also read from ``getrusage(RUSAGE_CHILDREN)``. The load
-average before and after is printed: other work on the machine lowers the speed-up. Usage::
+PostgreSQL (``--database-url postgres://...``); the SQLite figure shows that limit. The default
+grid is 10 ``sma_cross`` combinations, about 25-40 s with one worker here.
+
+Peak RSS per process is read from ``/proc/<pid>/status`` (``VmHWM``) of the command and its
+worker processes, polled every 0.1 s; the largest of the whole tree is also read from
+``getrusage(RUSAGE_CHILDREN)``, as is the CPU time the command and its workers used. The load
+average before, during and after is printed: other work on the machine (and the database
+server's own CPU) lowers the speed-up. Usage::
 
     .venv/bin/python bench/sweep_speedup.py [--grid JSON] [--strategy sma_cross] [--params JSON]
         [--database-url URL]
@@ -93,22 +96,34 @@ def sweep(env: dict[str, str], workers: int, options: argparse.Namespace) -> dic
         str(workers),
         "--json",
     ]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
     peaks: dict[int, float] = {}
+    loads: list[float] = []
     while process.poll() is None:
         for pid in descendants(process.pid):
             rss = peak_rss_mb(pid)
             if rss is not None:
                 peaks[pid] = max(rss, peaks.get(pid, 0.0))
+        loads.append(os.getloadavg()[0])
         time.sleep(POLL_S)
     wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     output = process.stdout.read() if process.stdout else ""
     if process.returncode != 0:
         raise SystemExit(f"backtest_sweep --workers {workers} exited {process.returncode}")
     result = json.loads(output.strip().splitlines()[-1])
     command_peak = peaks.pop(process.pid, 0.0)
-    return {"wall": wall, "result": result, "command_mb": command_peak, "workers_mb": peaks}
+    return {
+        "wall": wall,
+        "cpu": cpu,
+        "load": sum(loads) / max(len(loads), 1),
+        "result": result,
+        "command_mb": command_peak,
+        "workers_mb": peaks,
+    }
 
 
 def load() -> str:
@@ -141,7 +156,9 @@ def report(one: dict, two: dict) -> int:
     for label, item in (("--workers 1", one), ("--workers 2", two)):
         workers = ", ".join(f"{mb:.0f}" for mb in sorted(item["workers_mb"].values())) or "-"
         print(
-            f"{label}: {item['wall']:6.1f} s wall for {runs} runs "
+            f"{label}: {item['wall']:6.1f} s wall, {item['cpu']:6.1f} s CPU of the command and "
+            f"its workers ({item['cpu'] / item['wall']:.2f} cores busy; 1-min load average "
+            f"{item['load']:.2f} during the run) for {runs} runs "
             f"({item['result']['completed']} completed); peak RSS MB: command "
             f"{item['command_mb']:.0f}, worker processes [{workers}]"
         )

@@ -253,7 +253,14 @@ class BacktestRunAdmin(ReadOnlyAdmin):
             ("Started (UTC)", _when(run.started_at)),
             ("Finished (UTC)", _when(run.finished_at)),
             ("Result fingerprint", run.fingerprint or DASH),
+            ("Sweep", self._sweep_link(run)),
         ]
+
+    def _sweep_link(self, run: BacktestRun):
+        if run.sweep_id is None:
+            return DASH
+        url = reverse("admin:replay_sweep_change", args=[run.sweep_id])
+        return format_html('<a href="{}">Sweep #{}</a>', url, run.sweep_id)
 
     @admin.display(description="run", ordering="id")
     def run_id(self, obj: BacktestRun) -> str:

@@ -90,6 +90,14 @@ def test_the_sweep_page_ranks_its_runs_and_links_each_to_its_run_page(
     assert compare in html
 
 
+def test_a_run_page_links_back_to_its_sweep(admin_client: Client, sweep) -> None:
+    run = BacktestRun.objects.filter(sweep=sweep).first()
+
+    html = page(admin_client, reverse("admin:replay_backtestrun_change", args=[run.pk]))
+
+    assert reverse("admin:replay_sweep_change", args=[sweep.pk]) in html
+
+
 def test_the_sweep_page_reranks_by_another_metric(admin_client: Client, sweep) -> None:
     url = reverse("admin:replay_sweep_change", args=[sweep.pk])
 

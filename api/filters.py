@@ -125,11 +125,12 @@ class BacktestRunFilter(df.FilterSet):
     dataset = df.CharFilter(field_name="dataset__name", label="dataset name")
     strategy = df.CharFilter()
     status = df.MultipleChoiceFilter(choices=RunStatus.choices)
+    sweep = df.NumberFilter(field_name="sweep_id", label="sweep id")
     since, until = _range("created_at")
 
     class Meta:
         model = BacktestRun
-        fields = ["dataset", "strategy", "status", "since", "until"]
+        fields = ["dataset", "strategy", "status", "sweep", "since", "until"]
 
 
 class SweepFilter(df.FilterSet):

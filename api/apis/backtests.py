@@ -34,8 +34,8 @@ MAX_POINTS = 10_000
 
 
 class BacktestRunSerializer(serializers.ModelSerializer):
-    """A run: inputs, lifecycle (pending -> running -> completed | failed), timings (seconds)
-    and summary metrics (``None`` until completed)."""
+    """A run: inputs, lifecycle (pending -> running -> completed | failed), timings (seconds),
+    summary metrics (``None`` until completed) and the id of the sweep it is part of, if any."""
 
     title = serializers.SerializerMethodField()
     dataset = serializers.CharField(source="dataset.name")
@@ -55,6 +55,7 @@ class BacktestRunSerializer(serializers.ModelSerializer):
             "status", "error", "created_at", "started_at", "finished_at", "elapsed_s",
             "persist_s", "cycles", "symbols", "bars", "trades", "fills", "fees", "final_equity",
             "return_pct", "max_drawdown_pct", "sharpe", "win_rate", "cycles_per_s", "fingerprint",
+            "sweep",
         ]  # fmt: skip
         read_only_fields = fields
 

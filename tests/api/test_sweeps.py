@@ -82,6 +82,15 @@ def test_the_detail_ranks_the_runs_by_the_sweeps_metric(sweep, staff_client) -> 
     assert refused["return_pct"] is None and refused["sharpe"] is None
 
 
+def test_the_backtest_list_filters_a_sweeps_runs_and_each_names_its_sweep(
+    sweep, staff_client
+) -> None:
+    listed = staff_client.get(f"/api/v1/backtests/?sweep={sweep.pk}").json()["results"]
+
+    assert {r["id"] for r in listed} == set(sweep.runs.values_list("pk", flat=True))
+    assert {r["sweep"] for r in listed} == {sweep.pk}
+
+
 def test_the_detail_reranks_by_another_metric(sweep, staff_client) -> None:
     body = staff_client.get(f"/api/v1/sweeps/{sweep.pk}/?metric=max_drawdown").json()
 

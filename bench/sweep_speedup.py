@@ -10,7 +10,8 @@ cycles a run), imported into a throwaway database: a SQLite file in a temporary 
 ``--database-url`` names another (it must be empty or migrated). SQLite has one writer: the
 workers wait for each other's result writes and progress updates, so the speed-up floor is for
 PostgreSQL (``--database-url postgres://...``); the SQLite figure shows that limit. The default
-grid is 10 ``sma_cross`` combinations, about 25-40 s with one worker here.
+grid is 20 ``sma_cross`` combinations, about 40-60 s with one worker here (the fixed cost
+of a process start, about 2 s, is then a small part).
 
 Peak RSS per process is read from ``/proc/<pid>/status`` (``VmHWM``) of the command and its
 worker processes, polled every 0.1 s; the largest of the whole tree is also read from
@@ -38,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = ROOT / ".venv" / "bin" / "python"
 SAMPLE = ROOT / "data" / "sample" / "usdt-5m"
 DATASET = "bench-sweep-usdt-5m"
-GRID = '{"fast": [5, 8, 10, 15, 20], "slow": [40, 60]}'
+GRID = '{"fast": [5, 8, 10, 12, 15, 20, 25, 30, 35, 40], "slow": [50, 80]}'
 SPEEDUP_FLOOR = 1.8
 RSS_FLOOR_MB = 1024.0
 POLL_S = 0.1

@@ -16,6 +16,7 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from itertools import islice
 
+from django.conf import settings
 from django.db import connection, models
 
 CHUNK_ROWS = 5_000
@@ -93,7 +94,23 @@ def _sqlite_prep(field) -> Callable | None:
         return None
     if isinstance(field, models.JSONField):
         return json_text
+    if isinstance(field, models.DateTimeField):
+        return _sqlite_datetime(field)
     return lambda value: field.get_db_prep_save(value, connection)
+
+
+def _sqlite_datetime(field) -> Callable:
+    """Django's SQLite conversion of an aware datetime (``make_naive`` in the connection's
+    time zone, then ``str``) without its per-value lookups; anything else goes through
+    ``get_db_prep_save``."""
+    zone, use_tz = connection.timezone, settings.USE_TZ
+
+    def prep(value):
+        if use_tz and getattr(value, "tzinfo", None) is not None:
+            return str(value.astimezone(zone).replace(tzinfo=None))
+        return field.get_db_prep_save(value, connection)
+
+    return prep
 
 
 def json_text(value: object) -> str | None:

@@ -95,3 +95,24 @@ def test_json_text_shortcuts_only_the_empty_list() -> None:
     assert json_text({}) == "{}"
     assert json_text(None) is None
     assert json_text(["a", {"b": 1}]) == '["a", {"b": 1}]'
+
+
+@pytest.mark.django_db(transaction=True)
+def test_datetimes_are_stored_as_the_orm_stores_them(run) -> None:
+    from datetime import timedelta, timezone
+
+    from django.db import connection
+
+    istanbul = timezone(timedelta(hours=3))
+    moment = datetime(2024, 5, 1, 3, 0, 0, 500, tzinfo=istanbul)  # 00:00:00.0005 UTC
+    rows_write(BacktestCycle, CYCLE_FIELDS, [_cycle(run, 0, ts=moment)])
+    BacktestCycle.objects.create(**dict(zip(CYCLE_FIELDS, _cycle(run, 1, ts=moment), strict=True)))
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT ts FROM replay_backtestcycle WHERE run_id = %s ORDER BY seq", [run.pk]
+        )
+        streamed, saved = (row[0] for row in cursor.fetchall())
+
+    assert streamed == saved
+    assert BacktestCycle.objects.get(run=run, seq=0).ts == moment

@@ -55,6 +55,10 @@ logger = logging.getLogger(__name__)
 _reconciled_here: set[str] = set()
 
 
+class LockLostError(RuntimeError):
+    """The cycle's lock was no longer ours before its record (the cycle fails unrecorded)."""
+
+
 def cycle_run(
     *, account_name: str, actor: str, now_ms: int | None = None, ports: AccountPorts | None = None
 ) -> Cycle:
@@ -147,7 +151,16 @@ def _cycle_locked(
             recorder=OrderRecorderDb(account, cycle=cycle, actor=actor),
         )
         timings["execute"] = _ms_since(started)
-        lease.extend()
+        if not lease.extend():
+            # Another worker may run this account now (the lock expired, or Redis restarted
+            # and lost it): recording would move the account's cursors and risk state, and
+            # the paper venue, from under it. The orders sent are rows already; the next
+            # cycle's snapshot and reconciliation book their fills.
+            raise LockLostError(
+                "LOCK_LOST: the cycle lost its lock before recording (expired or taken over); "
+                "nothing of it was recorded, the next cycle and reconciliation recover its "
+                "orders and fills"
+            )
         cycle_record(
             account=account,
             cycle=cycle,

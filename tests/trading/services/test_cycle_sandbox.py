@@ -231,6 +231,49 @@ def test_a_second_cycle_while_the_lock_is_held_is_skipped(exchange) -> None:
     assert cycle.no_trade_reason.startswith("LOCK_BUSY")
 
 
+def test_a_cycle_that_lost_its_lock_before_recording_fails_and_records_nothing(
+    exchange, monkeypatch
+) -> None:
+    # As after a Redis restart: another holder takes the account's lock while this cycle
+    # executes its orders. Recording would move the account's cursors and paper venue from
+    # under the new holder, so the cycle fails with LOCK_LOST instead.
+    import meva.locks
+    from trading.services import cycle as cycle_service
+
+    _account("taken", "live")
+    original = cycle_service.plan_execute
+    taken: list[int] = []
+
+    def execute_then_lose_the_lock(plan, **kwargs):
+        result = original(plan, **kwargs)
+        if plan.orders and not taken:
+            key = meva.locks.lock_key("cycle_run:{account}", account="taken")
+            meva.locks._memory_locks[key] = ("another-worker", meva.locks._clock() + 60)
+            taken.append(len(result.acks))
+        return result
+
+    monkeypatch.setattr(cycle_service, "plan_execute", execute_then_lose_the_lock)
+    cycles = []
+    while not taken and len(cycles) < 60:
+        exchange.advance(1)
+        cycles.append(cycle_run(account_name="taken", actor=ACTOR))
+    before = Account.objects.get(name="taken").last_cycle_ms
+
+    lost = cycles[-1]
+    assert taken and taken[0] >= 1, "the lost cycle should have sent an order"
+    assert lost.status == "failed" and "LOCK_LOST: the cycle lost its lock" in lost.error
+    assert before == cycles[-2].now_ms  # the account did not advance to the lost cycle
+    assert EquitySnapshot.objects.filter(account="taken").count() == len(cycles) - 1
+    assert Alert.objects.filter(account="taken", kind="LOCK_LOST").exists()
+    assert Order.objects.filter(account="taken", cycle=lost).count() == taken[0]
+
+    del meva.locks._memory_locks[meva.locks.lock_key("cycle_run:{account}", account="taken")]
+    later = _cycles(exchange, ["taken"], 3)
+    assert [c.status for c in later] == ["completed"] * 3
+    # the lost cycle's orders and fills were recovered: the ledger equals the exchange
+    assert balances_check(account_name="taken", actor=ACTOR).drift == []
+
+
 def test_an_order_whose_answer_is_lost_becomes_unknown_and_is_resolved_by_client_id(
     exchange,
 ) -> None:

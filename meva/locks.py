@@ -182,6 +182,11 @@ class _RedisHolder:
             self._lock.release()
         except LockError:  # expired (work outlived the TTL) and maybe taken by someone else
             logger.warning("lock expired before release", extra={"lock": self._key})
+        except redis.exceptions.ConnectionError:
+            # Redis went away while the work ran: the work is done and recorded, and the key
+            # (if Redis kept it) expires with its TTL; failing here would report finished
+            # work as failed
+            logger.warning("Redis unreachable, lock left to expire", extra={"lock": self._key})
 
 
 # In-process fallback: key -> (token, expiry on the monotonic clock).

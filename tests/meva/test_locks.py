@@ -260,3 +260,18 @@ def test_each_locked_task_is_stopped_before_its_lock_expires(
 
     task = app.tasks[task_name]
     assert 0 < task.soft_time_limit < task.time_limit < lock_ttl(lock_name)
+
+
+def test_redis_gone_at_release_leaves_the_lock_to_expire_without_failing_the_work(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Redis restarted (or unreachable) while the work ran: releasing cannot reach it. The work
+    # already happened and is recorded; the release must not turn it into a failed task.
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    holder = locks._RedisHolder("meva:lock:cycle_run:gone", 10)
+    holder._lock.local.token = b"our-token"  # as if acquired before Redis went away
+
+    with caplog.at_level(logging.WARNING, logger="meva.locks"):
+        holder.release()
+
+    assert "Redis unreachable, lock left to expire" in caplog.text

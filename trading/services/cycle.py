@@ -90,6 +90,7 @@ def cycle_run(
 def _cycle_locked(
     account: Account, lease, ports: AccountPorts, actor: str, now_ms: int | None
 ) -> Cycle:
+    account.refresh_from_db()  # read under the lock: a cycle that just ended may have moved it
     _interrupted_cycles_fail(account)
     if account.name not in _reconciled_here:
         try:

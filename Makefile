@@ -8,7 +8,7 @@ ADDR ?= 127.0.0.1:8000
 CHROMIUM := /usr/bin/chromium
 
 .DEFAULT_GOAL := run
-.PHONY: run test lint admin bench bench-exchange sandbox paper chaos stack browser clean distclean
+.PHONY: run test lint admin bench bench-exchange sandbox paper chaos concurrency stack browser clean distclean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -103,6 +103,11 @@ chaos: $(VENV)/.installed
 	mkdir -p var && rm -f $(CHAOS_DB)
 	DATABASE_URL=sqlite:///$(CURDIR)/$(CHAOS_DB) REDIS_URL= $(PY) manage.py migrate --noinput -v0
 	DATABASE_URL=sqlite:///$(CURDIR)/$(CHAOS_DB) REDIS_URL= LOG_LEVEL=ERROR $(PY) manage.py chaos $(CHAOS_ARGS) 2>var/chaos.log
+
+# Two workers and two beats on one Redis (its own, port 6391), restarted mid-run, against the
+# local PostgreSQL (database meva_concurrency) and a sandbox exchange: .ci/concurrency
+concurrency: $(VENV)/.installed
+	.ci/concurrency
 
 # The production stack natively (no Docker daemon needed): migrations and collectstatic once,
 # then the Procfile's web (gunicorn + whitenoise), worker and beat under honcho, against the

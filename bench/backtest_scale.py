@@ -42,7 +42,13 @@ def _segments(data: Path) -> list[list[tuple[float, float, float, float, str]]]:
     for path in sorted(data.glob("binance_*USDT_1m_*.csv")):
         with path.open() as handle:
             rows = [
-                (float(r["open"]), float(r["high"]), float(r["low"]), float(r["close"]), r["volume"])
+                (
+                    float(r["open"]),
+                    float(r["high"]),
+                    float(r["low"]),
+                    float(r["close"]),
+                    r["volume"],
+                )
                 for r in csv.DictReader(handle)
             ]
         out.append(rows)

@@ -52,7 +52,8 @@ def _copy(table: str, names: str, columns: list, rows: Iterable[tuple]) -> int:
     count = 0
     with connection.cursor() as cursor, connection.wrap_database_errors:
         raw = cursor.cursor  # psycopg's own cursor; its errors become Django's (IntegrityError)
-        with raw.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+        # names are the model's own, quoted by the backend; values are streamed as data
+        with raw.copy(f"COPY {table} ({names}) FROM STDIN") as copy:  # nosec B608
             if any(dumps):
                 for row in rows:
                     copy.write_row(
@@ -72,7 +73,8 @@ def _copy(table: str, names: str, columns: list, rows: Iterable[tuple]) -> int:
 def _executemany(table: str, names: str, columns: list, rows: Iterable[tuple]) -> int:
     prep = [_sqlite_prep(f) for f in columns]
     marks = ", ".join(["%s"] * len(columns))
-    sql = f"INSERT INTO {table} ({names}) VALUES ({marks})"
+    # names are the model's own, quoted by the backend; values are parameters
+    sql = f"INSERT INTO {table} ({names}) VALUES ({marks})"  # nosec B608
     count = 0
     iterator = iter(rows)
     with connection.cursor() as cursor:

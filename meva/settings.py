@@ -97,6 +97,9 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
         "init_command", "PRAGMA journal_mode=WAL;PRAGMA synchronous=FULL"
     )
+    # A writer waits up to 30 s for another's transaction (a backtest's result rows, a sweep
+    # worker's) instead of Python's default 5 s before "database is locked".
+    DATABASES["default"]["OPTIONS"].setdefault("timeout", 30)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis / Celery ------------------------------------------------------------------------
@@ -285,7 +288,9 @@ if _risk_problems:
 # --- backtest defaults (each overridable on the command line) ----------------------------
 # parsed dataset candle tables, by the sha256 of their CSV (replay.domain.table_cache): a
 # backtest reads them back instead of parsing CSV again; empty = no cache
-DATASET_CACHE_DIR = env.str("DATASET_CACHE_DIR", str(BASE_DIR / "var" / "cache" / "datasets"))
+DATASET_CACHE_DIR = env.str("DATASET_CACHE_DIR", "var/cache/datasets")
+if DATASET_CACHE_DIR:  # a relative path is under the project directory, whatever the cwd
+    DATASET_CACHE_DIR = str(BASE_DIR / DATASET_CACHE_DIR)
 BACKTEST_FEE_MAKER_BPS = env.bounded("BACKTEST_FEE_MAKER_BPS", "10", "fee_maker_bps")
 BACKTEST_FEE_TAKER_BPS = env.bounded("BACKTEST_FEE_TAKER_BPS", "20", "fee_taker_bps")
 BACKTEST_MAX_VOLUME_SHARE = env.bounded("BACKTEST_MAX_VOLUME_SHARE", "0.10", "max_volume_share")

@@ -69,6 +69,7 @@ class BacktestRequest:
     max_volume_share: Decimal | None = None
     start: datetime | None = None
     end: datetime | None = None
+    fast_path: bool = True  # False plans every cycle in full (same results; debugging, benchmarks)
 
 
 def backtest_run(*, request: BacktestRequest, progress: ProgressFn | None = None) -> BacktestRun:
@@ -79,7 +80,10 @@ def backtest_run(*, request: BacktestRequest, progress: ProgressFn | None = None
     """
     run = backtest_create(request=request)
     return backtest_execute(
-        run_id=run.pk, max_volume_share=request.max_volume_share, progress=progress
+        run_id=run.pk,
+        max_volume_share=request.max_volume_share,
+        progress=progress,
+        fast_path=request.fast_path,
     )
 
 
@@ -130,10 +134,12 @@ def backtest_execute(
     run_id: int,
     max_volume_share: Decimal | None = None,
     progress: ProgressFn | None = None,
+    fast_path: bool = True,
 ) -> BacktestRun:
     """Run the ``pending`` run ``run_id`` created by :func:`backtest_create` and store its
-    results; returns the run (completed, or as it was when it is not ``pending`` any more:
-    another worker took it, and nothing runs twice).
+    results (``fast_path=False``: every cycle planned in full, the same results); returns the
+    run (completed, or as it was when it is not ``pending`` any more: another worker took it,
+    and nothing runs twice).
 
     Raises ``BacktestRun.DoesNotExist`` for an unknown id; re-raises any engine error (the
     dataset changed on disk, an invalid stored parameter...) after recording the run failed.
@@ -153,6 +159,7 @@ def backtest_execute(
             start_ms=_ms(run.start),
             end_ms=_ms(run.end),
             account="backtest",
+            fast_path=fast_path,
         )
         dataset = dataset_load(run.dataset)
         result = run_backtest(

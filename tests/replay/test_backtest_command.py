@@ -278,3 +278,25 @@ def test_dataset_files_changed_after_import_fail_the_run_with_a_clear_message(
     assert run.status == RunStatus.FAILED
     assert "changed since import" in run.error
     assert "usdt-slice" in run.error
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("strategy", "has_quiet_cycles"),
+    [("sma_cross", True), ("mean_reversion", True), ("profit_take", False)],  # no signal mask
+)
+def test_no_fast_path_plans_every_cycle_and_gives_the_same_run(
+    dataset: Path, strategy: str, has_quiet_cycles: bool
+) -> None:
+    from replay.models import BacktestCycle
+
+    fast = backtest("--strategy", strategy)
+    full = backtest("--strategy", strategy, "--no-fast-path")
+
+    assert fast["fingerprint"] == full["fingerprint"]
+    assert (fast["fills"], fast["final_equity"]) == (full["fills"], full["final_equity"])
+    # planned in full, every cycle's universe is recorded (quiet cycles leave it empty)
+    rows = BacktestCycle.objects.filter(run_id=full["run_id"])
+    assert not rows.filter(universe=[]).exists()
+    quiet = BacktestCycle.objects.filter(run_id=fast["run_id"], universe=[]).exists()
+    assert quiet is has_quiet_cycles

@@ -79,6 +79,12 @@ class Command(BaseCommand):
             default=str(settings.BACKTEST_MAX_VOLUME_SHARE),
             help="max share of a bar's volume one order may fill (0 = no limit)",
         )
+        parser.add_argument(
+            "--no-fast-path",
+            action="store_true",
+            help="plan every cycle in full, quiet ones too (same results, slower; for debugging "
+            "and benchmarks)",
+        )
         parser.add_argument("--json", action="store_true", help="print the summary as JSON last")
 
     def handle(self, *args, **options) -> None:
@@ -121,6 +127,7 @@ class Command(BaseCommand):
             max_volume_share=share if share > 0 else None,
             start=_datetime("--start", options["start"]),
             end=_datetime("--end", options["end"]),
+            fast_path=not options["no_fast_path"],
         )
 
     def _print_table(self, run, summary: dict) -> None:

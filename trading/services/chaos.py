@@ -283,21 +283,7 @@ def _scenario_run(
     try:
         with override_settings(**_scenario_settings(sandbox, plan)):
             reconciled_accounts_forget()
-            kill_switch_release(user=operator, reason="chaos: loopback sandbox only")
-            control_arm(
-                user=operator,
-                reason="chaos: loopback sandbox only",
-                acknowledgement=LIVE_TRADING_ACK_PHRASE,
-            )
-            account_create(
-                name=plan.account,
-                mode=plan.mode,
-                strategy=plan.strategy,
-                params=plan.params,
-                symbols=list(SYMBOLS),
-                balances={"TRY": CASH} if plan.mode == "paper" else None,
-                actor=ACTOR,
-            )
+            campaign_account_open(plan, operator, campaign="chaos")
             sandbox.faults.configure(plan.faults)
             sandbox.exchange.clock_skew_ms = plan.clock_skew_ms
             for step in range(plan.cycles):
@@ -335,6 +321,23 @@ def _scenario_run(
         sandbox.stop(wait=False)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def campaign_account_open(plan: Scenario, operator, *, campaign: str) -> None:
+    """Arm the gate for the loopback sandbox (kill switch released, trading armed, audited as
+    ``campaign``) and create ``plan``'s account (paper with ``CASH`` TRY, or live)."""
+    reason = f"{campaign}: loopback sandbox only"
+    kill_switch_release(user=operator, reason=reason)
+    control_arm(user=operator, reason=reason, acknowledgement=LIVE_TRADING_ACK_PHRASE)
+    account_create(
+        name=plan.account,
+        mode=plan.mode,
+        strategy=plan.strategy,
+        params=plan.params,
+        symbols=list(SYMBOLS),
+        balances={"TRY": CASH} if plan.mode == "paper" else None,
+        actor=ACTOR,
+    )
 
 
 def settle(account: str) -> None:

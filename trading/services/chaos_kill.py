@@ -64,17 +64,15 @@ from django.test import override_settings
 from ledger.models import LedgerFill
 from meva.errors import ApplicationError
 from replay.domain.dataset import ReplayDataset, load_dataset
-from trading.domain.gate import LIVE_TRADING_ACK_PHRASE
 from trading.exchange.sandbox import SandboxServer, start_sandbox
 from trading.models import Account, Cycle, CycleStatus, Order
-from trading.services.accounts import account_create
 from trading.services.chaos import (
     ACTOR,
     CASH,
-    SYMBOLS,
     Scenario,
     Violation,
     absent_age_wait,
+    campaign_account_open,
     chaos_database_check,
     invariants_check,
     sandbox_settings,
@@ -82,7 +80,7 @@ from trading.services.chaos import (
     scenario_plan,
     settle,
 )
-from trading.services.control import control_arm, control_disarm, kill_switch_release
+from trading.services.control import control_disarm
 from trading.services.reconcile import balances_check
 
 KILL_POINTS = ("before_exchange", "after_exchange", "in_record")
@@ -219,21 +217,7 @@ def _account_run(
     killed = 0  # this account's kills
     try:
         with override_settings(**sandbox_settings(**spec["sandbox"], websocket=False)):
-            kill_switch_release(user=operator, reason="chaos --kill: loopback sandbox only")
-            control_arm(
-                user=operator,
-                reason="chaos --kill: loopback sandbox only",
-                acknowledgement=LIVE_TRADING_ACK_PHRASE,
-            )
-            account_create(
-                name=plan.account,
-                mode=plan.mode,
-                strategy=plan.strategy,
-                params=plan.params,
-                symbols=list(SYMBOLS),
-                balances={"TRY": CASH} if plan.mode == "paper" else None,
-                actor=ACTOR,
-            )
+            campaign_account_open(plan, operator, campaign="chaos --kill")
             worker = KillWorker(spec)
             attempts = 0
             while killed < kills and attempts < 2 * kills:

@@ -145,3 +145,13 @@ def test_account_fees_use_the_same_bounds() -> None:
                 "fee_taker_bps": "20000",
             }
         )
+
+
+@pytest.mark.parametrize("text", ["1e-999999", "0.000000000000000000001", "-1e-21"])
+def test_more_than_twenty_decimal_places_are_refused_naming_the_flag(text: str) -> None:
+    with pytest.raises(BoundError, match=r"--fee-taker-bps=.*has more than 20 decimal places"):
+        bounded("fee_taker_bps", text, source="--fee-taker-bps")
+
+
+def test_trailing_zeros_do_not_count_as_decimal_places() -> None:
+    assert bounded("fee_taker_bps", "0.10000000000000000000000000") == Decimal("0.1")

@@ -12,7 +12,7 @@ sandbox query parameters): 1970 up to 2200, never an overflow.
 
 Errors are :class:`BoundError` naming the ``source`` the caller gives (the variable, the flag,
 ``risk: key``), the value as given (shortened) and the allowed range. Huge exponents
-(``1e999999``) are refused before any conversion.
+(``1e999999``, ``1e-999999``) are refused before any conversion.
 """
 
 from __future__ import annotations
@@ -107,6 +107,11 @@ PARAMETER_BOUNDS: Mapping[str, Bound] = MappingProxyType(
 )
 
 
+MAX_DECIMAL_PLACES = 20
+"""Most decimal places a bounded number may have (the widest money column keeps 20): more is a
+typo or a probe (``1e-999999``), never a setting."""
+
+
 def bounded(parameter: str, value: object, *, source: str | None = None) -> int | Decimal | None:
     """``value`` (a number or numeric string) parsed as ``parameter``'s kind and checked
     against its bounds; ``None`` or ``""`` for a nullable parameter is ``None``. Raises
@@ -129,6 +134,9 @@ def bounded(parameter: str, value: object, *, source: str | None = None) -> int 
         raise BoundError(source, value, "is not a number") from None
     if not number.is_finite():
         raise BoundError(source, value, "is not a finite number")
+    exponent = number.normalize().as_tuple().exponent
+    if isinstance(exponent, int) and -exponent > MAX_DECIMAL_PLACES:  # 1e-999999
+        raise BoundError(source, value, f"has more than {MAX_DECIMAL_PLACES} decimal places")
     # compare before any int(): Decimal("1e999999") must never become an int
     low, high = bound.minimum, bound.maximum
     if number > high or number < low or (bound.exclusive_minimum and number == low):

@@ -231,6 +231,23 @@ def test_a_second_cycle_while_the_lock_is_held_is_skipped(exchange) -> None:
     assert cycle.no_trade_reason.startswith("LOCK_BUSY")
 
 
+def _lock_take_over(key: str, *, release: bool = False) -> None:
+    """Another worker takes ``key`` (or lets it go), on the backend this run uses: Redis when
+    ``REDIS_URL`` is set (CI), the in-process locks otherwise."""
+    import meva.locks
+
+    if settings.REDIS_URL:
+        client = meva.locks._redis_client(settings.REDIS_URL)
+        if release:
+            client.delete(key)
+        else:
+            client.set(key, b"another-worker", ex=60)
+    elif release:
+        meva.locks._memory_locks.pop(key, None)
+    else:
+        meva.locks._memory_locks[key] = ("another-worker", meva.locks._clock() + 60)
+
+
 def test_a_cycle_that_lost_its_lock_before_recording_fails_and_records_nothing(
     exchange, monkeypatch
 ) -> None:
@@ -241,14 +258,14 @@ def test_a_cycle_that_lost_its_lock_before_recording_fails_and_records_nothing(
     from trading.services import cycle as cycle_service
 
     _account("taken", "live")
+    key = meva.locks.lock_key("cycle_run:{account}", account="taken")
     original = cycle_service.plan_execute
     taken: list[int] = []
 
     def execute_then_lose_the_lock(plan, **kwargs):
         result = original(plan, **kwargs)
         if plan.orders and not taken:
-            key = meva.locks.lock_key("cycle_run:{account}", account="taken")
-            meva.locks._memory_locks[key] = ("another-worker", meva.locks._clock() + 60)
+            _lock_take_over(key)
             taken.append(len(result.acks))
         return result
 
@@ -267,7 +284,7 @@ def test_a_cycle_that_lost_its_lock_before_recording_fails_and_records_nothing(
     assert Alert.objects.filter(account="taken", kind="LOCK_LOST").exists()
     assert Order.objects.filter(account="taken", cycle=lost).count() == taken[0]
 
-    del meva.locks._memory_locks[meva.locks.lock_key("cycle_run:{account}", account="taken")]
+    _lock_take_over(key, release=True)
     later = _cycles(exchange, ["taken"], 3)
     assert [c.status for c in later] == ["completed"] * 3
     # the lost cycle's orders and fills were recovered: the ledger equals the exchange

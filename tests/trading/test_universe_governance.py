@@ -11,6 +11,7 @@ from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -375,6 +376,21 @@ def test_a_replay_does_not_freeze_because_snapshot_ages_are_known() -> None:
 
     assert decision.outcome == "UPDATED"
     assert decision.symbols == (AVAX, BTC, ETH, SOL)
+
+
+@pytest.mark.parametrize(
+    "settings_",
+    [
+        {"size": 0},
+        {"reject_spike_count": 0},
+        {"probation_cycles": -1},
+        {"max_changes_per_day": -1},
+        {"removal_cooldown_ms": -1},
+    ],
+)
+def test_a_policy_with_an_impossible_setting_is_refused(settings_: dict) -> None:
+    with pytest.raises(ValueError):
+        GovernancePolicy(**settings_)
 
 
 # --- persistence -----------------------------------------------------------------------

@@ -490,3 +490,12 @@ def test_every_symbol_is_ranked_or_excluded_and_every_score_lies_in_zero_one(
     normalised = score_weights_normalise(weights)
     total = sum(getattr(normalised, n) for n in ScoreWeights.__dataclass_fields__)
     assert abs(total - 1) <= D("1e-25")  # exact up to Decimal's 28 digits
+
+
+@pytest.mark.parametrize(
+    "settings_",
+    [{"volume_bars": 0}, {"volatility_bars": 0}, {"depth_bps": D(-1)}, {"max_data_age_ms": -1}],
+)
+def test_a_policy_with_a_negative_or_empty_window_is_refused(settings_: dict) -> None:
+    with pytest.raises(ValueError):
+        ScoringPolicy(**settings_)

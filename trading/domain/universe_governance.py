@@ -45,7 +45,8 @@ from trading.domain.universe_scoring import UniverseScores
 
 @dataclass(frozen=True, slots=True)
 class GovernancePolicy:
-    """Per-account governance settings; times in milliseconds, ``size`` >= 1."""
+    """Per-account governance settings; times in milliseconds. Raises ``ValueError`` for a
+    ``size`` or ``reject_spike_count`` below 1 or any other value below 0."""
 
     size: int = 10
     removal_cooldown_ms: int = 6 * 3_600_000
@@ -54,6 +55,19 @@ class GovernancePolicy:
     reject_spike_count: int = 3
     reject_cooldown_ms: int = 3_600_000
     max_data_age_ms: int = 900_000
+
+    def __post_init__(self) -> None:
+        if min(self.size, self.reject_spike_count) < 1:
+            raise ValueError("size and reject_spike_count must be >= 1")
+        others = (
+            self.removal_cooldown_ms,
+            self.probation_cycles,
+            self.max_changes_per_day,
+            self.reject_cooldown_ms,
+            self.max_data_age_ms,
+        )
+        if min(others) < 0:
+            raise ValueError(f"governance settings must be >= 0: {self}")
 
 
 @dataclass(frozen=True, slots=True)

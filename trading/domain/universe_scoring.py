@@ -107,7 +107,8 @@ class ScoreWeights:
 class ScoringPolicy:
     """Per-account scoring settings. Bars count closed bars; ``max_data_age_ms`` milliseconds;
     ``max_spread_bps`` and ``depth_bps`` basis points; ``min_quote_volume`` quote currency over
-    ``volume_bars``. ``None`` thresholds do not filter."""
+    ``volume_bars``. ``None`` thresholds do not filter. Raises ``ValueError`` for a bar count
+    below 1 or a negative depth band or age."""
 
     candidates: CandidatePolicy = CandidatePolicy()
     weights: ScoreWeights = ScoreWeights()
@@ -118,6 +119,12 @@ class ScoringPolicy:
     max_spread_bps: Decimal | None = None
     min_quote_volume: Decimal | None = None
     prefer_volatile: bool = False
+
+    def __post_init__(self) -> None:
+        if min(self.volume_bars, self.volatility_bars) < 1:
+            raise ValueError("volume_bars and volatility_bars must be >= 1")
+        if self.depth_bps < 0 or self.max_data_age_ms < 0:
+            raise ValueError("depth_bps and max_data_age_ms must be >= 0")
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ Parameters: 10 symbols, 10 bps offset, 1,000 TRY turnover per cycle, 4 orders pe
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from decimal import Decimal
 
@@ -21,6 +22,7 @@ from trading.domain.adaptation import (
     CycleOutcome,
     VersionStatus,
     adaptation_start,
+    adaptation_state_from_json,
     adaptation_step,
     rollback_triggers,
 )
@@ -29,10 +31,14 @@ from trading.domain.adaptation_bounds import (
     FieldBound,
     ParamBoundsError,
     adaptable_bounds,
+    params_apply,
     params_clamp,
+    params_read,
 )
 from trading.domain.bounds import MAX_AMOUNT
-from trading.domain.risk import Mode
+from trading.domain.risk import Mode, RiskLimits
+from trading.domain.universe_governance import GovernancePolicy
+from trading.domain.universe_scoring import ScoreWeights, ScoringPolicy, score_weights_normalise
 
 D = Decimal
 T0 = 1_796_000_000_000
@@ -166,6 +172,51 @@ def test_clamping_always_lands_inside_the_bounds(proposal: dict) -> None:
         assert (name not in result.clamped) == (inside and whole)
         if inside and whole:
             assert value == D(proposal[name])
+
+
+def test_params_are_read_from_the_account_policies_and_applied_back() -> None:
+    scoring = ScoringPolicy(weights=ScoreWeights(D(2), D(1), D(1), D(0), D(0)))
+    governance = GovernancePolicy(size=8)
+    limits = RiskLimits(max_cycle_notional=D(2000), max_orders_per_cycle=3)
+
+    params = params_read(scoring=scoring, governance=governance, limits=limits)
+    again = params_apply(params, scoring=scoring, governance=governance, limits=limits)
+
+    assert params == {
+        "universe_size": D(8),
+        "max_orders_per_cycle": D(3),
+        "turnover_cap": D(2000),
+        "weight_volume": D("0.5"),
+        "weight_spread": D("0.25"),
+        "weight_volatility": D("0.25"),
+        "weight_depth": D(0),
+        "weight_rejects": D(0),
+    }
+    assert again[1:] == (governance, limits)
+    assert again[0].weights == score_weights_normalise(scoring.weights)
+    assert params_clamp(params, BOUNDS).clamped == frozenset()
+
+
+def test_applied_params_land_in_their_policies() -> None:
+    changed = {
+        "universe_size": D(12),
+        "max_orders_per_cycle": D(2),
+        "turnover_cap": D(900),
+        "max_spread_bps": D(40),
+        "min_quote_volume": D(5000),
+        "weight_depth": D("0.9"),
+        "order_offset_bps": D(4),  # no home in these policies: ignored
+    }
+
+    scoring, governance, limits = params_apply(
+        changed, scoring=ScoringPolicy(), governance=GovernancePolicy(), limits=RiskLimits()
+    )
+
+    assert governance.size == 12
+    assert (limits.max_orders_per_cycle, limits.max_cycle_notional) == (2, D(900))
+    assert (scoring.max_spread_bps, scoring.min_quote_volume) == (D(40), D(5000))
+    assert scoring.weights.depth == D("0.9")
+    assert scoring.weights.volume == ScoreWeights().volume
 
 
 # --- versions --------------------------------------------------------------------------
@@ -415,6 +466,22 @@ def test_rollback_restores_the_latest_good_version_not_the_first() -> None:
 def test_a_policy_whose_window_cannot_hold_its_runs_is_refused(settings_: dict) -> None:
     with pytest.raises(ValueError):
         AdaptationPolicy(**{"loss_cycles": 1, "throttle_cycles": 1, **settings_})
+
+
+def test_the_state_round_trips_through_json() -> None:
+    state = run(changed_once(), CALM, replace(CALM, rejects=1, throttled=True))[-1].state
+
+    document = json.loads(json.dumps(state.as_json()))
+
+    assert adaptation_state_from_json(document) == state
+    assert document["versions"][1]["params"]["turnover_cap"] == "1050.00"
+
+
+def test_a_json_state_whose_active_version_is_missing_is_refused() -> None:
+    document = {**start().as_json(), "active": 7}
+
+    with pytest.raises(ValueError, match="active version 7"):
+        adaptation_state_from_json(document)
 
 
 # --- properties ------------------------------------------------------------------------

@@ -45,6 +45,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from enum import StrEnum
 from types import MappingProxyType
+from typing import Any
 
 from trading.domain.adaptation_bounds import FieldBound, Params, params_clamp
 from trading.domain.risk import Mode
@@ -132,6 +133,66 @@ class AdaptationState:
             if version.number == number:
                 return version
         raise KeyError(number)
+
+    def as_json(self) -> dict[str, object]:
+        """JSON-safe form (Decimals as strings, keys sorted) for persistence and fingerprints;
+        :func:`adaptation_state_from_json` reads it back."""
+        return {
+            "active": self.active,
+            "versions": [
+                {
+                    "number": v.number,
+                    "params": {name: str(v.params[name]) for name in sorted(v.params)},
+                    "parent": v.parent,
+                    "status": v.status.value,
+                    "created_ms": v.created_ms,
+                    "reason": v.reason,
+                }
+                for v in self.versions
+            ],
+            "recent": [
+                {
+                    "ts_ms": o.ts_ms,
+                    "mode": o.mode.value,
+                    "drawdown_pct": str(o.drawdown_pct),
+                    "pnl": str(o.pnl),
+                    "rejects": o.rejects,
+                    "throttled": o.throttled,
+                }
+                for o in self.recent
+            ],
+        }
+
+
+def adaptation_state_from_json(data: Mapping[str, Any]) -> AdaptationState:
+    """The state :meth:`AdaptationState.as_json` wrote. Raises ``KeyError``, ``ValueError``
+    or ``TypeError`` on a malformed document, ``ArithmeticError`` on a malformed number."""
+    versions = tuple(
+        ParamVersion(
+            number=int(v["number"]),
+            params={name: Decimal(value) for name, value in v["params"].items()},
+            parent=None if v["parent"] is None else int(v["parent"]),
+            status=VersionStatus(v["status"]),
+            created_ms=int(v["created_ms"]),
+            reason=str(v["reason"]),
+        )
+        for v in data["versions"]
+    )
+    recent = tuple(
+        CycleOutcome(
+            ts_ms=int(o["ts_ms"]),
+            mode=Mode(o["mode"]),
+            drawdown_pct=Decimal(o["drawdown_pct"]),
+            pnl=Decimal(o["pnl"]),
+            rejects=int(o["rejects"]),
+            throttled=bool(o["throttled"]),
+        )
+        for o in data["recent"]
+    )
+    active = int(data["active"])
+    if all(v.number != active for v in versions):
+        raise ValueError(f"active version {active} is not among the versions")
+    return AdaptationState(versions, active, recent)
 
 
 @dataclass(frozen=True, slots=True)

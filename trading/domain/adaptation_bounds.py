@@ -5,7 +5,8 @@ universe (size, score weights), order building (offset) and risk (per-cycle turn
 orders per cycle, max spread, min volume), plus strategy parameters that opt in
 (:func:`adaptable_bounds`). Values are Decimal; integer fields hold integral Decimals. A
 proposal goes through :func:`params_clamp` and is never applied raw. Used by
-:mod:`trading.domain.adaptation`.
+:mod:`trading.domain.adaptation`; :func:`params_read` and :func:`params_apply` move the fields
+between the account's policies (scoring, governance, risk limits) and a parameter set.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from decimal import Decimal
 from types import MappingProxyType
 
 from trading.domain.bounds import MAX_AMOUNT
+from trading.domain.risk import RiskLimits
+from trading.domain.universe_governance import GovernancePolicy
+from trading.domain.universe_scoring import ScoreWeights, ScoringPolicy, score_weights_normalise
 
 Params = Mapping[str, Decimal]
 
@@ -116,3 +120,55 @@ def params_clamp(
             clamped.add(name)
         params[name] = result
     return Clamped(MappingProxyType(params), frozenset(clamped))
+
+
+# Where each adaptable field lives. ``order_offset_bps`` and strategy fields have no home in
+# these policies: their consumers (order building, the strategy's params) read them directly.
+_WEIGHTS = ("volume", "spread", "volatility", "depth", "rejects")
+
+
+def params_read(
+    *, scoring: ScoringPolicy, governance: GovernancePolicy, limits: RiskLimits
+) -> dict[str, Decimal]:
+    """The adaptable fields of an account's policies, by :data:`DEFAULT_BOUNDS` name.
+
+    Weights come normalised to sum to 1 (same scores, inside their bounds);
+    ``turnover_cap`` is ``limits.max_cycle_notional``; a ``None`` threshold or cap (no limit)
+    is left out, so adaptation cannot invent one. Raises ``ValueError`` for invalid weights.
+    """
+    params = {
+        "universe_size": Decimal(governance.size),
+        "max_orders_per_cycle": Decimal(limits.max_orders_per_cycle),
+    }
+    weights = score_weights_normalise(scoring.weights)  # inside [0, 1], same proportions
+    for name in _WEIGHTS:
+        params[f"weight_{name}"] = getattr(weights, name)
+    optional = {
+        "max_spread_bps": scoring.max_spread_bps,
+        "min_quote_volume": scoring.min_quote_volume,
+        "turnover_cap": limits.max_cycle_notional,
+    }
+    params.update({name: value for name, value in optional.items() if value is not None})
+    return params
+
+
+def params_apply(
+    params: Params, *, scoring: ScoringPolicy, governance: GovernancePolicy, limits: RiskLimits
+) -> tuple[ScoringPolicy, GovernancePolicy, RiskLimits]:
+    """The policies with the fields ``params`` carries (as :func:`params_read` names them)
+    replaced; other names are ignored. Raises ``ValueError`` as the policies' own checks."""
+    weights = {n: params.get(f"weight_{n}", getattr(scoring.weights, n)) for n in _WEIGHTS}
+    scoring = replace(
+        scoring,
+        weights=ScoreWeights(**weights),
+        max_spread_bps=params.get("max_spread_bps", scoring.max_spread_bps),
+        min_quote_volume=params.get("min_quote_volume", scoring.min_quote_volume),
+    )
+    if "universe_size" in params:
+        governance = replace(governance, size=int(params["universe_size"]))
+    limits = replace(
+        limits,
+        max_orders_per_cycle=int(params.get("max_orders_per_cycle", limits.max_orders_per_cycle)),
+        max_cycle_notional=params.get("turnover_cap", limits.max_cycle_notional),
+    )
+    return scoring, governance, limits

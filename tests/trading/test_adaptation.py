@@ -311,6 +311,15 @@ def test_a_proposal_changes_at_most_k_fields_in_priority_order() -> None:
     assert set(only_change(step)) == {"max_orders_per_cycle", "order_offset_bps"}
 
 
+def test_a_field_stuck_at_its_bound_leaves_its_slot_to_the_next_one() -> None:
+    state = start({**PARAMS, "max_orders_per_cycle": D(1)})
+    rough = replace(CALM, throttled=True, rejects=1)
+
+    step = run(state, CALM, CALM, rough, policy=replace(POLICY, max_fields_per_change=1))[-1]
+
+    assert only_change(step) == {"order_offset_bps": (D(10), D(8), "REJECTS_SMALLER_OFFSET")}
+
+
 def test_a_field_the_parameters_do_not_carry_is_not_proposed() -> None:
     state = start({"universe_size": D(10)})
 

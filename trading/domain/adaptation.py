@@ -34,8 +34,9 @@ cycle ``NORMAL`` and no trigger), from the latest outcome: ``THROTTLED_FEWER_ORD
 when the drawdown reaches ``near_drawdown_share`` of the limit); otherwise, when every cycle of
 the window was NORMAL, unthrottled, without rejects or losses and far from the drawdown
 limit, ``HEALTHY_WINDOW_EXPAND`` (``universe_size`` + 1, ``turnover_cap`` x ``turnover_up``).
-Fields the parameters do not carry are skipped; a proposal whose clamped result equals the
-active parameters or a ``bad`` version's is dropped.
+Proposed values are clamped; fields the parameters do not carry, or that the clamp leaves
+unchanged, are skipped before the first ``max_fields_per_change`` are taken; a proposal equal
+to a ``bad`` version's parameters is dropped (``KNOWN_BAD``).
 """
 
 from __future__ import annotations
@@ -269,8 +270,8 @@ def adaptation_step(
 ) -> AdaptationStep:
     """Evaluate after one cycle (module docstring): roll back, confirm, propose or hold.
 
-    Raises :class:`~trading.domain.adaptation_bounds.ParamBoundsError` when the active
-    parameters name a field ``bounds`` lacks.
+    Raises :class:`~trading.domain.adaptation_bounds.ParamBoundsError` when a proposed field
+    has no bounds.
     """
     if not policy.enabled:
         return AdaptationStep(state, "DISABLED")
@@ -330,22 +331,22 @@ def _proposed(
     bounds: Mapping[str, FieldBound],
 ) -> AdaptationStep:
     active = state.active_version
-    wanted = _proposal(state.recent, active.params, policy)[: policy.max_fields_per_change]
-    result = params_clamp({**active.params, **{n: v for n, v, _ in wanted}}, bounds)
+    wanted = _proposal(state.recent, active.params, policy)
+    result = params_clamp({name: value for name, value, _ in wanted}, bounds)
     changes = tuple(
         FieldChange(name, active.params[name], result.params[name], reason, name in result.clamped)
         for name, _, reason in wanted
         if result.params[name] != active.params[name]
-    )
-    idle = "CONFIRMED" if events else "STEADY"
+    )[: policy.max_fields_per_change]
     if not changes:
-        return AdaptationStep(state, idle, events)
-    if any(v.params == result.params for v in state.versions if v.status is VersionStatus.BAD):
+        return AdaptationStep(state, "CONFIRMED" if events else "STEADY", events)
+    params = {**active.params, **{change.name: change.after for change in changes}}
+    if any(v.params == params for v in state.versions if v.status is VersionStatus.BAD):
         return AdaptationStep(state, "KNOWN_BAD", events)
     number = max(v.number for v in state.versions) + 1
     reason = changes[0].reason
     version = ParamVersion(
-        number, result.params, active.number, VersionStatus.PENDING, outcome.ts_ms, reason
+        number, params, active.number, VersionStatus.PENDING, outcome.ts_ms, reason
     )
     event = AdaptationEvent("params.change", reason, active.number, number, outcome.ts_ms, changes)
     changed = AdaptationState((*state.versions, version), number, ())

@@ -182,7 +182,10 @@ def universe_govern(
     if current and state.changes_today + len(added) + len(removed) > policy.max_changes_per_day:
         for symbol in added:
             excluded[symbol] = "CHURN_CAP"
-        detail = f"{len(added) + len(removed)} changes over the cap left today"
+        detail = (
+            f"{len(added) + len(removed)} changes with {state.changes_today} of "
+            f"{policy.max_changes_per_day} used today"
+        )
         events += (UniverseEvent("KEPT_CHURN_CAP", None, detail),)
         return _decision(state, held, "KEPT_CHURN_CAP", excluded, events=events)
     return _changed(state, target, added, removed, held, excluded, events, now_ms, policy)

@@ -217,7 +217,7 @@ class BacktestRunAdmin(ReadOnlyAdmin):
             for label, model, rows in (
                 ("Trades", "backtesttrade", run.trade_rows),
                 ("Fills", "backtestfill", run.fill_rows),
-                ("Cycles", "backtestcycle", run.cycle_rows),
+                ("Decision cycles", "backtestcycle", run.cycle_rows),
             )
         ]
         return {
@@ -433,7 +433,10 @@ class BacktestTradeAdmin(RunRowsAdmin):
 
 @admin.register(BacktestCycle)
 class BacktestCycleAdmin(RunRowsAdmin):
-    rows_label = "Cycles"
+    """The cycles of runs that decided something or changed mode or universe (the others
+    only moved the equity curve, which the run page charts from the run's series)."""
+
+    rows_label = "Decision cycles"
     list_display = (
         "run_link",
         "seq",

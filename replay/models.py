@@ -2,8 +2,9 @@
 
 A :class:`Dataset` registers a validated directory of candle files; a :class:`BacktestRun` is
 one run of the cycle pipeline over it, with a status lifecycle (pending -> running ->
-completed | failed). Results are written in bulk when the run ends: fills, round-trip trades
-and one :class:`BacktestCycle` row per cycle (decisions and the equity curve).
+completed | failed). Results are written in bulk when the run ends: fills, round-trip trades,
+one :class:`BacktestCycle` row per cycle that decided something, and the equity curve of every
+cycle in one compact :class:`BacktestSeries` row.
 Money and quantities are ``DecimalField``; the quote currency is the dataset's.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from django.db import models
 
+from replay.domain.series import EncodedSeries
 from replay.domain.sweeps import SweepMetric
 
 MONEY = {"max_digits": 36, "decimal_places": 12}
@@ -188,6 +190,11 @@ class BacktestTrade(models.Model):
 class BacktestCycle(models.Model):
     """One cycle's decisions and its point on the equity curve.
 
+    Stored for the cycles worth a row (``replay.domain.cycle_log.CycleLog.row_seqs``): the
+    first cycle, every cycle with an intent, order, cancel, denial or fill, and every cycle
+    whose risk mode, mode reasons or universe changed. Any other cycle repeats the row before
+    it, except for its time, equity, cash and drawdown, which :class:`BacktestSeries` holds.
+
     ``intents``/``orders``/``denials`` are lists of small objects (symbol, side, quantity,
     price, reason); ``drawdown_pct`` is percent below the running equity peak. ``universe``
     lists the symbols the strategies were asked about; it is empty on a quiet cycle (no
@@ -212,6 +219,41 @@ class BacktestCycle(models.Model):
     class Meta:
         ordering = ["run", "seq"]
         constraints = [models.UniqueConstraint(fields=["run", "seq"], name="uniq_run_cycle")]
+
+
+class BacktestSeries(models.Model):
+    """Every cycle's time, equity, cash, drawdown and risk mode of a run, compressed
+    (``replay.domain.series``: the encoding, and :func:`~replay.domain.series.series_curve`
+    to read it downsampled). ``points`` is the run's cycle count."""
+
+    run = models.OneToOneField(
+        BacktestRun, on_delete=models.CASCADE, primary_key=True, related_name="series"
+    )
+    points = models.PositiveIntegerField()
+    now_ms = models.BinaryField(help_text="int64 little-endian deltas of epoch ms, zlib")
+    equity = models.BinaryField(help_text="decimal texts, newline-separated, zlib")
+    cash = models.BinaryField(help_text="decimal texts, newline-separated, zlib")
+    drawdown_pct = models.BinaryField(help_text="6-place decimal texts, newline-separated, zlib")
+    modes = models.BinaryField(help_text="one byte per cycle: index into mode_names, zlib")
+    mode_names = models.JSONField(default=list)
+
+    class Meta:
+        verbose_name_plural = "backtest series"
+
+    def __str__(self) -> str:
+        return f"series of run {self.run_id} ({self.points} cycles)"
+
+    def encoded(self) -> EncodedSeries:
+        """The stored columns as a :class:`replay.domain.series.EncodedSeries`."""
+        return EncodedSeries(
+            points=self.points,
+            now_ms=bytes(self.now_ms),
+            equity=bytes(self.equity),
+            cash=bytes(self.cash),
+            drawdown_pct=bytes(self.drawdown_pct),
+            modes=bytes(self.modes),
+            mode_names=list(self.mode_names),
+        )
 
 
 class Sweep(models.Model):

@@ -11,10 +11,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import F, Max, Q
-from django.db.models.functions import Mod
-
-from replay.models import BacktestCycle, BacktestRun
+from replay.domain.series import CurvePoint, series_curve
+from replay.models import BacktestRun, BacktestSeries
 from trading.templatetags.meva_numbers import DASH, format_money
 
 CURVE_POINTS = 1000
@@ -31,56 +29,19 @@ def backtest_quote(run: BacktestRun) -> str:
     return str(run.summary.get("quote_asset") or run.dataset.quote_asset)
 
 
-@dataclass(frozen=True, slots=True)
-class CurvePoint:
-    """One point of a run's curves: cycle time (epoch ms, UTC), equity (quote currency) and
-    drawdown (percent below the running peak, >= 0; the worst of the cycles this point stands
-    for when the curve is downsampled)."""
-
-    ts_ms: int
-    equity: Decimal
-    drawdown_pct: Decimal
-
-
 def backtest_curve(*, run: BacktestRun, max_points: int = CURVE_POINTS) -> list[CurvePoint]:
     """Equity and drawdown of ``run`` per cycle, evenly downsampled to at most ``max_points``
-    (>= 2) points, first and last cycle kept; ``[]`` when the run has no cycles.
-
-    Reads every ``step``-th cycle's ``ts`` and ``equity`` (one row per point) and, per group
-    of ``step`` cycles, the largest drawdown, so a drawdown between two points is not lost.
-    """
+    (>= 2) points, first and last cycle kept, each point with the worst drawdown of the cycles
+    it stands for (:func:`~replay.domain.series.series_curve`); ``[]`` when the run has no
+    stored series (not completed). Reads the run's one :class:`~replay.models.BacktestSeries`
+    row. Raises ``ValueError`` for ``max_points < 2`` and
+    :class:`~replay.domain.series.SeriesError` for a corrupt series."""
     if max_points < 2:
         raise ValueError(f"max_points must be at least 2, got {max_points}")
-    cycles = BacktestCycle.objects.filter(run=run)
-    total = cycles.count()
-    if total == 0:
+    series = BacktestSeries.objects.filter(run=run).first()
+    if series is None:
         return []
-    # Every ``step``-th cycle plus the last one: ceil((total - 1) / (max_points - 1)) keeps
-    # that at most ``max_points`` (``total // max_points`` could return almost twice as many).
-    step = 1 if total <= max_points else -(-(total - 1) // (max_points - 1))
-    rows = list(
-        cycles.annotate(bucket=Mod("seq", step))
-        .filter(Q(bucket=0) | Q(seq=total - 1))
-        .order_by("seq")
-        .values_list("seq", "ts", "equity", "drawdown_pct")
-    )
-    worst: dict[int, Decimal] = {}
-    if step > 1:
-        grouped = (
-            cycles.annotate(start=F("seq") - Mod("seq", step))
-            .values("start")
-            .annotate(worst=Max("drawdown_pct"))
-            .values_list("start", "worst")
-        )
-        worst = {int(start): value for start, value in grouped}
-    return [
-        CurvePoint(
-            ts_ms=int(ts.timestamp() * 1000),
-            equity=equity,
-            drawdown_pct=worst.get(seq, drawdown) if seq % step == 0 else drawdown,
-        )
-        for seq, ts, equity, drawdown in rows
-    ]
+    return series_curve(series.encoded(), max_points)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ Percentages are percent (``12.5`` = 12.5 %); money in the dataset's quote asset.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.conf import settings
@@ -23,8 +24,8 @@ from api.filters import BacktestRunFilter
 from api.pagination import NewestFirst
 from api.permissions import ConsolePermission
 from api.serializers import error_responses
-from ledger.domain.reports import series_downsample
-from replay.models import BacktestCycle, BacktestRun, Dataset
+from replay.models import BacktestRun, Dataset, RunStatus
+from replay.selectors import backtest_curve
 from replay.services.backtests import BacktestRequest, backtest_queue
 from trading.domain.strategies.registry import STRATEGY_REGISTRY
 from trading.domain.venue import FillModel
@@ -79,13 +80,18 @@ class BacktestCurveSerializer(BacktestRunSerializer):
 
 
 def _with_curve(run: BacktestRun, points: int) -> BacktestRun:
-    """Attach the run's per-cycle equity, downsampled to ``points`` (first and last kept)."""
-    rows = list(
-        BacktestCycle.objects.filter(run=run).order_by("seq").values("ts", "equity", "drawdown_pct")
-    )
-    run.curve_total = len(rows)
-    run.curve = series_downsample(rows, points)
+    """Attach the run's per-cycle equity, downsampled to ``points`` (first and last kept; each
+    point with the worst drawdown of the cycles it stands for: ``replay.selectors``)."""
+    run.curve_total = run.cycles if run.status == RunStatus.COMPLETED else 0
+    run.curve = [
+        {"ts": _utc(p.ts_ms), "equity": p.equity, "drawdown_pct": p.drawdown_pct}
+        for p in backtest_curve(run=run, max_points=points)
+    ]
     return run
+
+
+def _utc(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
 class PointsSerializer(serializers.Serializer):

@@ -42,19 +42,19 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from ledger.domain.drawdown import DrawdownState, TradingDayClock, drawdown_fold, drawdown_update
 from ledger.domain.fills import Fill
 from ledger.domain.portfolio import Portfolio, portfolio_apply_fill, portfolio_equity_series
+from replay.domain.cycle_log import CycleLog, CycleRecord
 from replay.domain.dataset import ReplayDataset
 from replay.domain.metrics import RoundTrip, round_trips, sharpe_ratio, win_rate
 from trading.domain.cycle import CycleSetup, VenueSnapshot, cycle_inputs_build, fill_from_trade
-from trading.domain.intents import Intent
 from trading.domain.market import MarketSnapshot
-from trading.domain.orders import OrderRequest, OrderType, Side
-from trading.domain.planner import Cancel, CyclePlan, plan_cycle
+from trading.domain.orders import OrderType, Side
+from trading.domain.planner import CyclePlan, plan_cycle
 from trading.domain.risk import (
     Denial,
     RiskLimits,
@@ -111,28 +111,6 @@ class BacktestConfig:
     fast_path: bool = True
 
 
-class CycleRecord(NamedTuple):
-    """What one cycle decided and where equity stood (drawdown in percent).
-
-    ``universe`` is ``None`` on a quiet cycle (fast path: no resting order, no new fill, no
-    strategy signal), where steps 5-9 were skipped because they could not produce anything.
-    """
-
-    seq: int
-    now_ms: int
-    mode: str
-    mode_reasons: tuple[str, ...]
-    equity: Decimal
-    cash: Decimal
-    drawdown_pct: Decimal
-    universe: tuple[Symbol, ...] | None
-    intents: tuple[Intent, ...]
-    orders: tuple[OrderRequest, ...]
-    cancels: tuple[Cancel, ...]
-    denials: tuple[Denial, ...]
-    fills: int
-
-
 @dataclass(slots=True)
 class BacktestResult:
     """Everything a run produced; ``fingerprint`` is sha256 over decisions and ledger."""
@@ -141,7 +119,7 @@ class BacktestResult:
     quote_asset: str
     interval_ms: int
     bars: int
-    cycles: list[CycleRecord]
+    cycles: CycleLog  # every cycle: a Sequence[CycleRecord], stored compactly
     fills: list[Fill]
     trades: list[RoundTrip]
     portfolio: Portfolio
@@ -273,7 +251,7 @@ class _Run:
         self.drawdown: DrawdownState | None = None
         self.fill_cursor = 0
         self.fills: list[Fill] = []
-        self.records: list[CycleRecord] = []
+        self.log = CycleLog()
         self.day_clock = TradingDayClock(ZoneInfo(config.trading_tz))
         self.hasher = hashlib.sha256()
         self.setup = CycleSetup(
@@ -340,7 +318,7 @@ class _Run:
             denials,
             len(new_fills),
         )
-        self.records.append(record)
+        self.log.append(record)
         self._hash(record, new_fills, mode_changed)
         return seq + 1
 
@@ -446,27 +424,12 @@ class _Run:
             EMPTY,
             len(fills),
         )
-        self.records.append(first)
+        self.log.append(first)
         if fills:
             self._commit_fills(portfolio, fills)
             self._hash(first, fills, False)
-        self.records.extend(
-            CycleRecord(
-                seq + i,
-                nows[i],
-                mode,
-                reasons[i],
-                equities[i],
-                cash,
-                drawdowns[i],
-                None,
-                EMPTY,
-                EMPTY,
-                EMPTY,
-                EMPTY,
-                0,
-            )
-            for i in range(1, accepted)
+        self.log.extend_quiet(
+            nows[1:accepted], mode, reasons[1:], equities[1:accepted], cash, drawdowns[1:]
         )
         k = seq + accepted
         if not held:
@@ -495,10 +458,7 @@ class _Run:
         stop = min(stop, bisect_left(times, stable_until - interval, seq + 1))
         if stop <= seq + 1:
             return seq + 1
-        same = tuple(self.records[-1])[2:-1]  # mode .. denials; a repeat has no fills
-        self.records.extend(
-            CycleRecord(k, times[k] + interval, *same, 0) for k in range(seq + 1, stop)
-        )
+        self.log.repeat_last([times[k] + interval for k in range(seq + 1, stop)])
         end_t = times[stop - 1]
         for feed in self.feeds:
             feed.p = bisect_right(feed.ts, end_t, feed.p)
@@ -585,11 +545,9 @@ class _Run:
                 f"P|{symbol}|{position.quantity}|{position.average_cost}|{position.realized_pnl}\n".encode()
             )
         self.hasher.update(f"C|{self.portfolio.cash}|{self.portfolio.fees_paid}\n".encode())
-        self.hasher.update(
-            f"E|{self.records[-1].equity}|{self.drawdown.max_drawdown_pct}\n".encode()
-        )
+        self.hasher.update(f"E|{self.log.equity[-1]}|{self.drawdown.max_drawdown_pct}\n".encode())
         bars = sum(feed.p - feed.first_p for feed in self.feeds)
-        equity = [r.equity for r in self.records]
+        equity = self.log.equity
         trips = round_trips(self.fills, self.quote)
         balances = {a: b.free + b.locked for a, b in self.venue.balances().items()}
         return BacktestResult(
@@ -597,7 +555,7 @@ class _Run:
             quote_asset=self.quote,
             interval_ms=self.interval,
             bars=bars,
-            cycles=self.records,
+            cycles=self.log,
             fills=self.fills,
             trades=trips,
             portfolio=self.portfolio,

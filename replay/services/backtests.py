@@ -3,7 +3,10 @@
 ``backtest_run`` creates the :class:`~replay.models.BacktestRun` row (pending), marks it
 running, runs :func:`replay.domain.engine.run_backtest` entirely in memory (no ORM call in the
 loop; orders go through :func:`trading.services.execution.plan_execute` and the
-:class:`~trading.exchange.simulated.SimulatedExchange` port, as paper cycles'), then writes fills, round trips and per-cycle rows in bulk in one transaction and marks
+:class:`~trading.exchange.simulated.SimulatedExchange` port, as paper cycles'), then writes,
+in bulk and in one transaction, fills, round trips, a row per cycle worth one
+(:meth:`~replay.domain.cycle_log.CycleLog.rows`: decisions, mode and universe changes) and
+every cycle's equity curve in one compact :class:`~replay.models.BacktestSeries` row, and marks
 the run completed. Any error, including an interrupt, marks the run failed with its error
 text before it propagates: a run is never left ``running``.
 
@@ -33,11 +36,14 @@ from django.utils import timezone
 
 from meva.bulk_write import rows_write
 from meva.errors import ApplicationError
+from replay.domain.cycle_log import CycleLog
 from replay.domain.engine import BacktestConfig, BacktestResult, ProgressFn, run_backtest
+from replay.domain.series import series_encode
 from replay.models import (
     BacktestCycle,
     BacktestFill,
     BacktestRun,
+    BacktestSeries,
     BacktestTrade,
     Dataset,
     RunStatus,
@@ -251,6 +257,7 @@ def _store(run: BacktestRun, result: BacktestResult) -> None:
         rows_write(BacktestFill, FILL_FIELDS, _fill_rows(run, result))
         rows_write(BacktestTrade, TRADE_FIELDS, _trade_rows(run, result))
         rows_write(BacktestCycle, CYCLE_FIELDS, _cycle_rows(run, result))
+        backtest_series_store(run=run, log=result.cycles)
         run.persist_s = (timezone.now() - started).total_seconds()
         _apply_summary(run, result)
         run.save()
@@ -334,12 +341,29 @@ def _trade_rows(run: BacktestRun, result: BacktestResult) -> Iterator[tuple]:
         )  # fmt: skip
 
 
+def backtest_series_store(*, run: BacktestRun, log: CycleLog) -> BacktestSeries:
+    """Store every cycle's time, equity, cash, drawdown and mode of ``log`` as ``run``'s
+    compact series (``replay.domain.series``); returns the row."""
+    encoded = series_encode(log.now_ms, log.equity, log.cash, log.drawdown_pct, log.modes)
+    return BacktestSeries.objects.create(
+        run=run,
+        points=encoded.points,
+        now_ms=encoded.now_ms,
+        equity=encoded.equity,
+        cash=encoded.cash,
+        drawdown_pct=encoded.drawdown_pct,
+        modes=encoded.modes,
+        mode_names=encoded.mode_names,
+    )
+
+
 def _cycle_rows(run: BacktestRun, result: BacktestResult) -> Iterator[tuple]:
-    """Rows of :data:`CYCLE_FIELDS`, one per cycle (decisions as JSON lists)."""
+    """Rows of :data:`CYCLE_FIELDS`, one per cycle worth a row (decisions as JSON lists):
+    :meth:`~replay.domain.cycle_log.CycleLog.rows`; the series holds the other cycles."""
     previous_universe: tuple = ()
     universe_json: list[str] = []
     run_id = run.pk
-    for c in result.cycles:
+    for c in result.cycles.rows():
         if c.universe is not previous_universe:
             previous_universe = c.universe
             universe_json = [] if c.universe is None else [str(s) for s in c.universe]

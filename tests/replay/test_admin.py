@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -22,8 +22,10 @@ from django.urls import reverse
 from ledger.domain.fills import Fill
 from ledger.models import EquitySnapshot
 from ledger.services import fill_record
-from replay.models import BacktestCycle, BacktestRun, Dataset, RunStatus, Sweep
+from replay.domain.cycle_log import CycleLog, CycleRecord
+from replay.models import BacktestRun, BacktestSeries, Dataset, RunStatus, Sweep
 from replay.selectors import backtest_curve
+from replay.services.backtests import backtest_series_store
 from trading.domain.orders import Side
 from trading.domain.symbols import Symbol
 from trading.models import (
@@ -327,19 +329,26 @@ def run_with_equity(
         status=RunStatus.COMPLETED,
         cycles=len(equity),
     )
-    start = datetime(2024, 1, 1, tzinfo=UTC)
-    BacktestCycle.objects.bulk_create(
-        BacktestCycle(
-            run=run,
-            seq=i,
-            ts=start + timedelta(minutes=5 * i),
-            mode="NORMAL",
-            equity=D(e),
-            cash=D(e),
-            drawdown_pct=D(drawdown[i] if drawdown else 0),
+    log = CycleLog()
+    for i, e in enumerate(equity):
+        log.append(
+            CycleRecord(
+                i,
+                T0 + i * STEP,
+                "NORMAL",
+                (),
+                D(e),
+                D(e),
+                D(drawdown[i] if drawdown else 0),
+                None,
+                (),
+                (),
+                (),
+                (),
+                0,
+            )  # fmt: skip
         )
-        for i, e in enumerate(equity)
-    )
+    backtest_series_store(run=run, log=log)
     return run
 
 
@@ -371,18 +380,18 @@ def test_a_downsampled_curve_keeps_the_worst_drawdown_between_its_points(
     dataset: Dataset,
 ) -> None:
     drawdown = ["0"] * 30
-    drawdown[7] = "12.5"  # not a sampled cycle (step 3: 0, 3, 6, 9, ...)
+    drawdown[7] = "12.5"  # not a sampled cycle (0, 2, 5, 8, 11, ...: 29 * i // 10)
     run = run_with_equity(dataset, ["100"] * 30, drawdown=drawdown)
 
     curve = backtest_curve(run=run, max_points=11)
 
-    assert [(p.ts_ms - T0) // STEP for p in curve][:4] == [0, 3, 6, 9]
-    assert [p.drawdown_pct for p in curve][:4] == [D(0), D(0), D("12.5"), D(0)]
+    assert [(p.ts_ms - T0) // STEP for p in curve][:5] == [0, 2, 5, 8, 11]
+    assert [p.drawdown_pct for p in curve][:5] == [D(0), D(0), D(0), D("12.5"), D(0)]
     assert max(p.drawdown_pct for p in curve) == D("12.5")
 
 
 def test_a_run_without_cycles_has_no_curve(dataset: Dataset) -> None:
     empty = run_with_equity(dataset, ["100"])
-    BacktestCycle.objects.filter(run=empty).delete()
+    BacktestSeries.objects.filter(run=empty).delete()  # as a run that never completed
 
     assert backtest_curve(run=empty) == []

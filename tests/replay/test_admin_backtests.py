@@ -19,7 +19,7 @@ from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.urls import reverse
 
-from replay.models import BacktestRun, Dataset, RunStatus
+from replay.models import BacktestCycle, BacktestRun, Dataset, RunStatus
 from replay.services.backtests import BacktestRequest, backtest_run
 from replay.services.datasets import dataset_import
 from replay.tasks import backtest_run_task
@@ -141,11 +141,17 @@ def test_the_run_page_links_to_its_trades_fills_and_cycles_with_counts(
 ) -> None:
     html = page(admin_client, run_url(run))
 
-    expected = {"backtesttrade": run.trades, "backtestfill": run.fills, "backtestcycle": 2016}
+    decision_cycles = BacktestCycle.objects.filter(run=run).count()
+    assert 0 < decision_cycles < run.cycles == 2016  # quiet cycles are only in the series
+    expected = {
+        "backtesttrade": run.trades,
+        "backtestfill": run.fills,
+        "backtestcycle": decision_cycles,
+    }
     for model, count in expected.items():
         url = f"/admin/replay/{model}/?run__id__exact={run.pk}"
         link = re.search(
-            rf'<a href="{re.escape(url)}">\w+ <span class="bt-count">([\d,]+)</span></a>', html
+            rf'<a href="{re.escape(url)}">[\w ]+ <span class="bt-count">([\d,]+)</span></a>', html
         )
         assert link is not None, model
         assert link.group(1) == f"{count:,}" and count > 0
@@ -154,6 +160,7 @@ def test_the_run_page_links_to_its_trades_fills_and_cycles_with_counts(
         assert listing.context["cl"].result_count == count
         assert {row.run_id for row in listing.context["cl"].result_list} == {run.pk}
         assert f"of Backtest #{run.pk} · usdt · sma_cross" in listing.content.decode()
+    assert "Decision cycles <span" in html
 
 
 def test_the_run_page_carries_the_curve_for_its_charts(

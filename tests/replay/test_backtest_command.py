@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
+from replay.domain.series import series_texts, series_times
 from replay.models import BacktestCycle, BacktestFill, BacktestRun, BacktestTrade, RunStatus
 
 pytestmark = pytest.mark.django_db
@@ -111,7 +112,7 @@ def test_two_identical_commands_give_the_same_fingerprint(dataset: Path) -> None
 # --- stored results ------------------------------------------------------------------------
 
 
-def test_a_completed_run_stores_its_metrics_fills_trades_and_one_row_per_cycle(
+def test_a_completed_run_stores_its_metrics_fills_trades_decisions_and_every_cycle_series(
     dataset: Path,
 ) -> None:
     summary = backtest(*SMA)
@@ -131,10 +132,16 @@ def test_a_completed_run_stores_its_metrics_fills_trades_and_one_row_per_cycle(
     assert run.summary["fingerprint"] == run.fingerprint
     assert BacktestFill.objects.filter(run=run).count() == run.fills
     assert BacktestTrade.objects.filter(run=run).count() == run.trades
+    # a row per cycle that decided something (every fill is in one), not per quiet cycle
     cycles = list(BacktestCycle.objects.filter(run=run).order_by("seq"))
-    assert [c.seq for c in cycles] == list(range(BARS))
-    assert cycles[-1].equity.quantize(D("0.01")) == D(summary["final_equity"])
+    assert cycles[0].seq == 0 and 0 < len(cycles) < BARS
     assert sum(c.fills for c in cycles) == run.fills
+    # the series holds every cycle: times, and the final equity
+    series = run.series.encoded()
+    assert series.points == BARS
+    assert series_times(series.now_ms, BARS) == [T0 + (k + 1) * STEP for k in range(BARS)]
+    equity = series_texts(series.equity, BARS)
+    assert D(equity[-1]).quantize(D("0.01")) == D(summary["final_equity"])
     assert sum(f.fee for f in BacktestFill.objects.filter(run=run)).quantize(D("0.01")) == D(
         summary["fees"]
     )

@@ -1,0 +1,184 @@
+"""A run's per-cycle series, stored compactly, and its downsampled curve.
+
+A backtest keeps a stored row only for the cycles that decided something
+(:meth:`replay.domain.cycle_log.CycleLog.row_seqs`); the equity curve of every cycle is kept
+here, at full resolution and exactly, in a few compressed columns (``replay.BacktestSeries``):
+
+* ``now_ms``: cycle times, epoch ms UTC, as little-endian int64 deltas (the first is the time
+  itself), zlib-compressed;
+* ``equity``, ``cash``: quote currency, one ``Decimal`` text per line, zlib-compressed;
+* ``drawdown_pct``: percent below the running peak, quantized to 6 places (as the cycle rows),
+  one text per line, zlib-compressed;
+* ``modes``: one byte per cycle, an index into ``mode_names``, zlib-compressed.
+
+A year of 1-minute cycles (525,600) takes a few MB. :func:`series_curve` reads it back
+downsampled for charts and the API.
+"""
+
+from __future__ import annotations
+
+import sys
+import zlib
+from array import array
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from itertools import accumulate, pairwise
+
+SIX_PLACES = Decimal("0.000001")
+LEVEL = 6  # zlib level: repeated values (flat stretches) compress to almost nothing
+
+
+class SeriesError(ValueError):
+    """A stored series cannot be decoded (corrupt, or its columns disagree in length)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedSeries:
+    """The compressed columns of :func:`series_encode` (see the module docstring)."""
+
+    points: int
+    now_ms: bytes
+    equity: bytes
+    cash: bytes
+    drawdown_pct: bytes
+    modes: bytes
+    mode_names: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class CurvePoint:
+    """One point of a run's curves: cycle time (epoch ms, UTC), equity (quote currency) and
+    drawdown (percent below the running peak, >= 0; the worst of the cycles this point stands
+    for when the curve is downsampled)."""
+
+    ts_ms: int
+    equity: Decimal
+    drawdown_pct: Decimal
+
+
+def series_encode(
+    now_ms: Sequence[int],
+    equity: Sequence[Decimal],
+    cash: Sequence[Decimal],
+    drawdown_pct: Sequence[Decimal],
+    modes: Sequence[str],
+) -> EncodedSeries:
+    """Compress one value per cycle of each column (equal lengths, else ``ValueError``)."""
+    points = len(now_ms)
+    lengths = {len(equity), len(cash), len(drawdown_pct), len(modes)}
+    if lengths != {points}:
+        raise ValueError(f"series columns differ in length: {points} times, {sorted(lengths)}")
+    times = array("q", now_ms)
+    deltas = array("q", [times[0]] if points else [])
+    deltas.extend(b - a for a, b in pairwise(times))
+    names = sorted(set(modes))
+    if len(names) > 255:
+        raise ValueError(f"more than 255 risk modes: {len(names)}")
+    code = {name: i for i, name in enumerate(names)}
+    return EncodedSeries(
+        points=points,
+        now_ms=zlib.compress(_little_endian(deltas), LEVEL),
+        equity=_texts(equity, None),
+        cash=_texts(cash, None),
+        drawdown_pct=_texts(drawdown_pct, SIX_PLACES),
+        modes=zlib.compress(bytes(code[m] for m in modes), LEVEL),
+        mode_names=names,
+    )
+
+
+def _little_endian(values: array) -> bytes:
+    if sys.byteorder == "big":
+        values = array(values.typecode, values)
+        values.byteswap()
+    return values.tobytes()
+
+
+def _texts(values: Sequence[Decimal], places: Decimal | None) -> bytes:
+    """One text per value, newline-separated, compressed; a value repeated as the same object
+    (a flat stretch) is formatted once."""
+    lines: list[str] = []
+    last: object = None
+    text = ""
+    for value in values:
+        if value is not last:
+            last = value
+            text = str(value if places is None else value.quantize(places))
+        lines.append(text)
+    return zlib.compress("\n".join(lines).encode("ascii"), LEVEL)
+
+
+def series_times(blob: bytes, points: int) -> list[int]:
+    """The cycle times (epoch ms) of an encoded ``now_ms`` column; :class:`SeriesError` if it
+    does not hold ``points`` values."""
+    try:
+        deltas = array("q")
+        deltas.frombytes(zlib.decompress(blob))
+    except (zlib.error, ValueError) as exc:
+        raise SeriesError(f"now_ms: {exc}") from None
+    if sys.byteorder == "big":
+        deltas.byteswap()
+    if len(deltas) != points:
+        raise SeriesError(f"now_ms holds {len(deltas)} values, expected {points}")
+    return list(accumulate(deltas))
+
+
+def series_texts(blob: bytes, points: int, column: str = "column") -> list[str]:
+    """The decimal texts of an encoded ``equity``, ``cash`` or ``drawdown_pct`` column;
+    :class:`SeriesError` (naming ``column``) if it does not hold ``points`` values."""
+    try:
+        raw = zlib.decompress(blob).decode("ascii")
+    except (zlib.error, UnicodeDecodeError) as exc:
+        raise SeriesError(f"{column}: {exc}") from None
+    texts = raw.split("\n") if raw else []
+    if len(texts) != points:
+        raise SeriesError(f"{column} holds {len(texts)} values, expected {points}")
+    return texts
+
+
+def series_modes(blob: bytes, names: Sequence[str], points: int) -> list[str]:
+    """The risk mode of every cycle; :class:`SeriesError` if corrupt or of the wrong length."""
+    try:
+        codes = zlib.decompress(blob)
+        modes = [names[c] for c in codes]
+    except (zlib.error, IndexError) as exc:
+        raise SeriesError(f"modes: {exc}") from None
+    if len(modes) != points:
+        raise SeriesError(f"modes holds {len(modes)} values, expected {points}")
+    return modes
+
+
+def curve_indices(total: int, max_points: int) -> list[int]:
+    """The cycles a curve of ``total`` cycles keeps when downsampled to at most ``max_points``
+    (>= 2): all of them when they fit, else exactly ``max_points`` evenly spread, the first
+    and the last included. ``ValueError`` for ``max_points < 2``."""
+    if max_points < 2:
+        raise ValueError(f"max_points must be at least 2, got {max_points}")
+    if total <= max_points:
+        return list(range(total))
+    last = total - 1
+    return [(i * last) // (max_points - 1) for i in range(max_points)]
+
+
+def series_curve(series: EncodedSeries, max_points: int) -> list[CurvePoint]:
+    """Equity and drawdown per cycle, downsampled to at most ``max_points`` (>= 2) points
+    (:func:`curve_indices`). Each kept point carries the worst drawdown of the cycles since
+    the point before it, so a drawdown between two points is not lost. ``[]`` for an empty
+    series; ``ValueError`` for ``max_points < 2``; :class:`SeriesError` for a corrupt one."""
+    total = series.points
+    keep = curve_indices(total, max_points)
+    if total == 0:
+        return []
+    times = series_times(series.now_ms, total)
+    equity = series_texts(series.equity, total, "equity")
+    drawdowns = series_texts(series.drawdown_pct, total, "drawdown_pct")
+    points = []
+    previous = -1
+    for k in keep:
+        # 6-place values of at most a few thousand percent: their float order is exact
+        drawdown = (
+            drawdowns[k] if k == previous + 1 else max(drawdowns[previous + 1 : k + 1], key=float)
+        )
+        points.append(CurvePoint(times[k], Decimal(equity[k]), Decimal(drawdown)))
+        previous = k
+    return points

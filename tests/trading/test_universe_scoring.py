@@ -11,6 +11,7 @@ import random
 import statistics
 from dataclasses import replace
 from decimal import Decimal
+from itertools import pairwise
 
 import pytest
 from hypothesis import given, settings
@@ -209,12 +210,20 @@ def test_quote_volume_sums_close_times_volume_over_the_last_volume_bars() -> Non
 
 def test_volatility_is_the_population_stdev_of_close_to_close_returns() -> None:
     snap = snapshot(BTC, closes=(50.0, 100.0, 110.0, 99.0))
-    returns = [D("0.1"), D("-0.1")]  # the lookback of 2 returns skips 50 -> 100
+    # the lookback of 2 returns skips 50 -> 100: returns +0.1 and -0.1, mean 0
 
     metrics = symbol_metrics_measure(snap, policy=replace(POLICY, volatility_bars=2))
 
-    assert metrics.volatility == statistics.pstdev(returns)
-    assert metrics.volatility == D("0.1")
+    assert abs(metrics.volatility - D("0.1")) <= D("1e-15")  # float maths, like indicators
+
+
+def test_volatility_matches_the_exact_population_stdev() -> None:
+    closes = (100.0, 101.5, 99.25, 100.75, 98.0)
+    exact = statistics.pstdev([D(repr(b)) / D(repr(a)) - 1 for a, b in pairwise(closes)])
+
+    metrics = symbol_metrics_measure(snapshot(BTC, closes=closes), policy=POLICY)
+
+    assert abs(metrics.volatility - exact) <= D("1e-15")
 
 
 def test_volatility_is_unknown_with_fewer_than_two_returns() -> None:

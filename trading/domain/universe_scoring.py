@@ -23,7 +23,9 @@ One is excluded, with the first reason code that applies, in this order:
 ``VOLUME_TOO_LOW``     quote volume below :attr:`ScoringPolicy.min_quote_volume`
 =====================  ==========================================================
 
-**Metrics** (:class:`SymbolMetrics`): quote volume of the last ``volume_bars`` closed bars;
+**Metrics** (:class:`SymbolMetrics`), computed in floats like indicators (the bar columns are
+floats; sums are exactly rounded with ``math.fsum``, so they are the same on every platform)
+and returned as Decimal: quote volume of the last ``volume_bars`` closed bars;
 spread in bps from the snapshot's bid and ask; volatility, the population standard deviation
 of the simple close-to-close returns of the last ``volatility_bars`` closed bars; book depth,
 the quote value resting within ``depth_bps`` of the mid on both sides when a book is known;
@@ -42,7 +44,7 @@ candidates are ordered by score, highest first, ties by symbol.
 
 from __future__ import annotations
 
-import statistics
+import math
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
@@ -213,13 +215,10 @@ def symbol_metrics_measure(
     """The metrics of one symbol from its snapshot (closed bars only), book and reject count."""
     bars = snapshot.bars
     start = max(0, bars.end - policy.volume_bars)
-    volume = sum(
-        (_decimal(bars.close[i]) * _decimal(bars.volume[i]) for i in range(start, bars.end)),
-        ZERO,
-    )
+    volume = math.fsum(bars.close[i] * bars.volume[i] for i in range(start, bars.end))
     return SymbolMetrics(
         symbol=snapshot.symbol,
-        quote_volume=volume,
+        quote_volume=_decimal(volume),
         spread_bps=snapshot.spread_bps,
         volatility=_volatility(snapshot, policy.volatility_bars),
         depth=None if book is None else _depth(book, policy.depth_bps),
@@ -352,11 +351,12 @@ def _negated(value: Decimal | None) -> Decimal | None:
 
 
 def _volatility(snapshot: MarketSnapshot, lookback: int) -> Decimal | None:
-    closes = [_decimal(c) for c in snapshot.bars.closes(lookback + 1)]
+    closes = snapshot.bars.closes(lookback + 1)
     returns = [b / a - 1 for a, b in zip(closes, closes[1:], strict=False) if a > 0]
     if len(returns) < 2:
         return None
-    return statistics.pstdev(returns)
+    mean = math.fsum(returns) / len(returns)
+    return _decimal(math.sqrt(math.fsum((r - mean) ** 2 for r in returns) / len(returns)))
 
 
 def _depth(book: OrderBook, depth_bps: Decimal) -> Decimal | None:

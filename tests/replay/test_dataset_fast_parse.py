@@ -1,0 +1,106 @@
+"""The column-at-a-time CSV parse gives exactly the row-by-row parse's table, or steps aside.
+
+``parse_table(..., fast=True)`` tries the fast parse first and falls back to the row-by-row
+one for anything irregular; both must agree on every value, scale and line number, and on
+every error reported, for any text.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from replay.domain.dataset_csv import ErrorLog, Table, TooManyErrors, parse_table
+
+GROUPS = (("open", "high", "low", "close"), ("volume",))
+T0 = 1_704_067_200_000
+
+
+def parsed(text: str, *, fast: bool) -> tuple[object, list[str]]:
+    errors = ErrorLog()
+    try:
+        table = parse_table("c.csv", text, GROUPS, errors, fast=fast)
+    except TooManyErrors:
+        table = None
+    return _plain(table), [str(e) for e in errors.items]
+
+
+def _plain(table: Table | None) -> object:
+    if table is None:
+        return None
+    return (
+        list(table.ts),
+        {name: list(values) for name, values in table.columns.items()},
+        table.scales,
+        list(table.lines),
+    )
+
+
+def number(places: int) -> st.SearchStrategy[str]:
+    return st.decimals(min_value=Decimal("0.001"), max_value=Decimal(10**6), places=places).map(
+        lambda d: f"{d:.{places}f}"
+    )
+
+
+@st.composite
+def regular_csv(draw) -> str:
+    """Well-formed candle files in the shapes exchanges write: fixed decimals per column."""
+    rows = draw(st.integers(min_value=1, max_value=12))
+    places = [draw(st.integers(min_value=0, max_value=8)) for _ in range(5)]
+    step = draw(st.sampled_from([60_000, 300_000]))
+    lines = ["ts,open,high,low,close,volume"]
+    for i in range(rows):
+        o, h, lo, c, v = (draw(number(p)) for p in places)
+        lines.append(f"{T0 + i * step},{o},{h},{lo},{c},{v}")
+    return "\n".join(lines) + "\n"
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(regular_csv())
+def test_regular_files_parse_the_same_either_way(text: str) -> None:
+    assert parsed(text, fast=True) == parsed(text, fast=False)
+
+
+CELLS = ["1", "1.0", "1.50", "0.10", "-1.5", "1e3", "", " 2", "1.2.3", "١٢", "99999999999999999999"]
+
+
+@st.composite
+def odd_csv(draw) -> str:
+    """Files with the irregularities the fast parse must step aside for."""
+    header = draw(
+        st.sampled_from(["ts,open,high,low,close,volume", "TS,Open,High,Low,Close,Volume,x"])
+    )
+    width = header.count(",") + 1
+    lines = [header]
+    for i in range(draw(st.integers(min_value=0, max_value=8))):
+        stamp = draw(st.sampled_from([str(T0 + i * 60_000), str(T0), "2024-01-01T00:00:00Z", "x"]))
+        cells = [draw(st.sampled_from(CELLS)) for _ in range(width - 1)]
+        if draw(st.booleans()):
+            cells = cells[: draw(st.integers(0, width - 1))]
+        lines.append(",".join([stamp, *cells]))
+    end = draw(st.sampled_from(["\n", "\r\n", "", "\n\n"]))
+    return end.join(lines) + end
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(odd_csv())
+def test_irregular_files_parse_and_report_the_same_either_way(text: str) -> None:
+    assert parsed(text, fast=True) == parsed(text, fast=False)
+
+
+def test_the_fast_parse_keeps_the_smallest_exact_scale() -> None:
+    text = (
+        "ts,open,high,low,close,volume\n"
+        + "\n".join(f"{T0 + i * 60_000},10.500,11.000,10.000,10.250,3.000" for i in range(3))
+        + "\n"
+    )
+
+    table, errors = parsed(text, fast=True)
+
+    assert errors == []
+    ts, columns, scales, lines = table
+    assert scales == {"open": 2, "high": 2, "low": 2, "close": 2, "volume": 0}
+    assert columns["open"] == [1050] * 3 and columns["volume"] == [3] * 3
+    assert lines == [2, 3, 4]

@@ -49,11 +49,12 @@ import json
 import os
 from array import array
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from hashlib import sha256
 from itertools import islice, repeat
-from operator import sub, truediv
+from operator import eq, sub, truediv
 from pathlib import Path
 
 from replay.domain.dataset_csv import (
@@ -119,12 +120,46 @@ class Gap:
     missing_bars: int
 
 
+class ScaledFloats(Sequence[float]):
+    """Floats of a scaled-integer column, computed on access: ``values[i] / 10^scale``.
+
+    For the float columns no hot loop reads (open, high, low, volume): building them eagerly
+    cost a C-level pass per column on every load. Indexing, slicing (a list) and iteration
+    give exactly what an eager ``array("d")`` would (true division of the exact integers).
+    """
+
+    __slots__ = ("values", "divisor")
+
+    def __init__(self, values: array, scale: int) -> None:
+        self.values = values
+        self.divisor = POW10[scale]
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [v / self.divisor for v in self.values[index]]
+        return self.values[index] / self.divisor
+
+    def __iter__(self) -> Iterator[float]:
+        return map(truediv, self.values, repeat(self.divisor))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence):
+            return len(self) == len(other) and all(map(eq, self, other))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class CandleSeries:
     """One symbol's candles, column-wise, oldest first.
 
     ``ts`` open times (epoch ms, UTC). Float columns ``open``..``volume`` are for indicator
-    maths; the exact values are the scaled integers ``*_i``: price = ``open_i[i] /
+    maths (``close`` an ``array("d")``, the others :class:`ScaledFloats`, computed on access);
+    the exact values are the scaled integers ``*_i``: price = ``open_i[i] /
     10^price_scale`` quote units, volume = ``volume_i[i] / 10^volume_scale`` base units.
     ``price_scale`` is the most decimals seen in the file's price columns.
     """
@@ -132,11 +167,11 @@ class CandleSeries:
     symbol: Symbol
     interval_ms: int
     ts: array
-    open: array
-    high: array
-    low: array
+    open: Sequence[float]
+    high: Sequence[float]
+    low: Sequence[float]
     close: array
-    volume: array
+    volume: Sequence[float]
     open_i: array
     high_i: array
     low_i: array
@@ -280,7 +315,8 @@ def _load(root: Path, errors: ErrorLog, cache: TableCache | None) -> ReplayDatas
         before = len(errors.items)
         table = read_table(root, file, _CANDLE_GROUPS, digests, errors, cache)
         if table is not None:
-            check_candles(table, errors)
+            if cache is None or table.rel not in cache.hits:  # cached tables passed them
+                check_candles(table, errors)
             tables[symbol] = table
             clean = len(errors.items) == before
             if cache is not None and clean and table.rel not in cache.hits:
@@ -337,6 +373,9 @@ def _file_interval(ts: array) -> int | None:
     """Most common difference between consecutive open times (ties: the smallest)."""
     if len(ts) < 2:
         return None
+    step = ts[1] - ts[0]
+    if _evenly_spaced(ts, step):
+        return step
     counts = Counter(map(sub, islice(ts, 1, None), ts))
     return min(counts, key=lambda d: (-counts[d], d))
 
@@ -361,8 +400,18 @@ def _dataset_interval(tables: dict[Symbol, Table], errors: ErrorLog) -> int | No
     return interval
 
 
+def _evenly_spaced(ts: array, step: int) -> bool:
+    """Whether every open time is ``step`` after the one before (two C-level passes)."""
+    first = ts[0]
+    if step <= 0 or ts[-1] != first + (len(ts) - 1) * step:
+        return False
+    return ts == array("q", range(first, ts[-1] + 1, step))
+
+
 def _gaps(table: Table, interval: int, errors: ErrorLog) -> tuple[Gap, ...]:
     ts = table.ts
+    if _evenly_spaced(ts, interval):
+        return ()
     diffs = map(sub, islice(ts, 1, None), ts)
     gaps = []
     for i, diff in enumerate(diffs):
@@ -385,19 +434,15 @@ def _candle_series(
     own = _file_interval(table.ts)
     gaps = _gaps(table, interval, errors) if interval and own in (None, interval) else ()
     cols, scale, vscale = table.columns, table.scales["open"], table.scales["volume"]
-    price_div, volume_div = repeat(POW10[scale]), repeat(POW10[vscale])
-    floats = {
-        n: array("d", map(truediv, cols[n], price_div)) for n in ("open", "high", "low", "close")
-    }
     return CandleSeries(
         symbol=symbol,
         interval_ms=interval or 0,
         ts=table.ts,
-        open=floats["open"],
-        high=floats["high"],
-        low=floats["low"],
-        close=floats["close"],
-        volume=array("d", map(truediv, cols["volume"], volume_div)),
+        open=ScaledFloats(cols["open"], scale),
+        high=ScaledFloats(cols["high"], scale),
+        low=ScaledFloats(cols["low"], scale),
+        close=array("d", map(truediv, cols["close"], repeat(POW10[scale]))),
+        volume=ScaledFloats(cols["volume"], vscale),
         open_i=cols["open"],
         high_i=cols["high"],
         low_i=cols["low"],

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from hashlib import sha256
 from itertools import islice, repeat
-from operator import floordiv, gt, itemgetter, lt, methodcaller, mul, sub
+from operator import add, gt, itemgetter, lt, methodcaller, mul, sub
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -313,40 +313,35 @@ def _parse_columns(rel: str, text: str, numeric: tuple[str, ...]) -> Table | Non
 
 
 _SPLIT = methodcaller("split", ",")
-_NO_DOT = methodcaller("replace", ".", "", 1)
-_ENDS_ZERO = methodcaller("endswith", "0")
+_AT_DOT = methodcaller("partition", ".")
+_HEAD, _FRACTION = itemgetter(0), itemgetter(2)
 _STRIP_ZEROS = methodcaller("rstrip", "0")
 
 
 def _decimal_column(texts: list[str]) -> tuple[array, int] | None:
-    """Unsigned plain decimals with one number of decimals ``F`` as ``(values, scale)``, the
-    scale the smallest that holds them all exactly (as :func:`_fixed` per value); ``None``
-    for anything else (signs, exponents, blanks, mixed decimals, over 64 bits)."""
-    digits = list(map(_NO_DOT, texts))
+    """Unsigned plain decimals (``12``, ``0.5``, ``1.250``) as ``(values, scale)``: the scale
+    is the most decimals any value has once trailing zeros are dropped, as :func:`_fixed` and
+    :func:`_append_scaled` give row by row. ``None`` for anything else (signs, exponents,
+    blanks, two dots, more than :data:`MAX_DECIMALS` decimals, over 64 bits)."""
+    parts = list(map(_AT_DOT, texts))
+    fractions = list(map(_STRIP_ZEROS, map(_FRACTION, parts)))
+    digits = list(map(add, map(_HEAD, parts), fractions))
+    del parts
     if not all(map(str.isdecimal, digits)):
         return None
-    dotted = sum(map(str.__contains__, texts, repeat(".")))
-    if dotted == 0:
-        places = 0
-    elif dotted == len(texts):
-        ends = set(map(sub, map(len, texts), map(str.find, texts, repeat("."))))
-        if len(ends) != 1:
-            return None
-        places = ends.pop() - 1  # len - position of the dot - 1: the decimals
-    else:
-        return None
-    if places > MAX_DECIMALS:
+    places = list(map(len, fractions))
+    scale = max(places)
+    if scale > MAX_DECIMALS:
         return None
     try:
-        values = array("q", map(int, digits))
+        if min(places) == scale:
+            values = array("q", map(int, digits))
+        else:
+            factors = map(POW10.__getitem__, map(sub, repeat(scale), places))
+            values = array("q", map(mul, map(int, digits), factors))
     except OverflowError:
         return None
-    if places and all(map(_ENDS_ZERO, texts)):
-        zeros = min(map(sub, map(len, texts), map(len, map(_STRIP_ZEROS, texts))))
-        zeros = min(zeros, places)
-        values = array("q", map(floordiv, values, repeat(POW10[zeros])))
-        places -= zeros
-    return values, places
+    return values, scale
 
 
 class _BoundedRows:

@@ -53,6 +53,10 @@ def regular_csv(draw) -> str:
     lines = ["ts,open,high,low,close,volume"]
     for i in range(rows):
         o, h, lo, c, v = (draw(number(p)) for p in places)
+        if draw(st.booleans()):  # writers that drop trailing zeros (and a bare dot)
+            o, h, lo, c, v = (
+                x.rstrip("0").rstrip(".") if "." in x else x for x in (o, h, lo, c, v)
+            )
         lines.append(f"{T0 + i * step},{o},{h},{lo},{c},{v}")
     return "\n".join(lines) + "\n"
 

@@ -17,12 +17,7 @@ from typing import ClassVar
 from trading.domain.intents import Intent, PricePolicy
 from trading.domain.orders import Side
 from trading.domain.strategies.base import DataclassParams, StrategyContext, StrategyParamError
-from trading.domain.strategies.signals import (
-    SignalBars,
-    near_or_above,
-    near_or_below,
-    rolling_means,
-)
+from trading.domain.strategies.signals import SignalBars, band_masks, rolling_means
 
 _ZERO = Decimal(0)
 _BPS = Decimal(10000)
@@ -132,11 +127,6 @@ class MeanReversion(DataclassParams):
         """Entry bars (close at or below the entry band) when flat; exit bars when holding,
         or every bar when a stop loss is set (it depends on the average cost)."""
         means = rolling_means(close, self.window)
-        entry = bytearray(len(close))
-        exit_ = bytearray(len(close))
-        for i in range(self.window - 1, len(close)):
-            mean = means[i]
-            entry[i] = near_or_below(close[i], mean * self._entry_factor)
-            exit_[i] = near_or_above(close[i], mean * self._exit_factor)
-        holding = None if self._stop_factor is not None else bytes(exit_)
-        return SignalBars(flat=bytes(entry), holding=holding)
+        entry, exit_ = band_masks(close, means, self._entry_factor, self._exit_factor)
+        holding = None if self._stop_factor is not None else exit_
+        return SignalBars(flat=entry, holding=holding)

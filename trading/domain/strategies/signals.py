@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import accumulate
+from itertools import accumulate, repeat
+from operator import add, and_, le, mul, sub
 
 TOLERANCE = 1e-9  # relative; running-sum error over 10^6 bars stays far below this
 
@@ -60,14 +61,38 @@ def crossings(a: Sequence[float | None], b: Sequence[float | None]) -> tuple[byt
     first = next((i for i in range(n) if a[i] is not None and b[i] is not None), n)
     if n - first < 2:
         return bytes(n), bytes(n)
-    pairs = list(zip(a[first:], b[first:], strict=True))
-    slack = [TOLERANCE * (abs(x) + abs(y)) for x, y in pairs]
-    below = [x - y <= t for (x, y), t in zip(pairs, slack, strict=True)]
-    above = [y - x <= t for (x, y), t in zip(pairs, slack, strict=True)]
-    up = [p and q for p, q in zip(below[:-1], above[1:], strict=True)]
-    down = [p and q for p, q in zip(above[:-1], below[1:], strict=True)]
+    # C-level passes (operator functions over whole columns); the same comparisons as
+    # ``x - y <= TOLERANCE * (abs(x) + abs(y))`` element by element.
+    xs, ys = a[first:], b[first:]
+    slack = list(map(mul, repeat(TOLERANCE), map(add, map(abs, xs), map(abs, ys))))
+    below = bytes(map(le, map(sub, xs, ys), slack))
+    above = bytes(map(le, map(sub, ys, xs), slack))
+    up = bytes(map(and_, below[:-1], above[1:]))
+    down = bytes(map(and_, above[:-1], below[1:]))
     head = bytes(first + 1)
-    return head + bytes(up), head + bytes(down)
+    return head + up, head + down
+
+
+def band_masks(
+    close: Sequence[float], means: Sequence[float | None], low: float, high: float
+) -> tuple[bytes, bytes]:
+    """Masks of bars whose close is near or below ``mean * low`` and near or above
+    ``mean * high`` (:func:`near_or_below`, :func:`near_or_above`); 0 where the mean is
+    undefined (``None``, the first bars)."""
+    n = len(close)
+    first = next((i for i in range(n) if means[i] is not None), n)
+    xs, ms = close[first:], means[first:]
+    lows = list(map(mul, ms, repeat(low)))
+    highs = list(map(mul, ms, repeat(high)))
+    abs_x = list(map(abs, xs))
+    below = map(
+        le, map(sub, xs, lows), map(mul, repeat(TOLERANCE), map(add, abs_x, map(abs, lows)))
+    )
+    above = map(
+        le, map(sub, highs, xs), map(mul, repeat(TOLERANCE), map(add, abs_x, map(abs, highs)))
+    )
+    head = bytes(first)
+    return head + bytes(below), head + bytes(above)
 
 
 def near_or_below(a: float, b: float) -> bool:

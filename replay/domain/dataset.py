@@ -50,6 +50,7 @@ import os
 from array import array
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 from hashlib import sha256
@@ -57,6 +58,7 @@ from itertools import islice, repeat
 from operator import eq, sub, truediv
 from pathlib import Path
 
+from replay.domain.columns import PYTHON_KERNELS, ColumnKernels
 from replay.domain.dataset_csv import (
     CANDLE_COLUMNS,
     MAX_DECIMALS,
@@ -284,17 +286,21 @@ class ReplayDataset:
         return tuple(self.series)
 
 
-def load_dataset(path: Path, *, cache_dir: Path | None = None) -> ReplayDataset:
+def load_dataset(
+    path: Path, *, cache_dir: Path | None = None, kernels: ColumnKernels = PYTHON_KERNELS
+) -> ReplayDataset:
     """Read and validate the dataset directory ``path`` (layout in the module docstring).
 
     ``cache_dir``: keep parsed candle tables there (:mod:`replay.domain.table_cache`), so the
-    next load of the same bytes skips the CSV parse; every other check still runs.
+    next load of the same bytes skips the CSV parse and the candle checks it passed.
+    ``kernels``: the whole-column operations (:mod:`replay.domain.columns`; the services pass
+    the Arrow ones, which give the same dataset faster).
     Raises :class:`DatasetInvalid` listing up to :data:`MAX_ERRORS` problems.
     """
     errors = ErrorLog()
     cache = None if cache_dir is None else TableCache(cache_dir)
     try:
-        dataset = _load(Path(path).resolve(), errors, cache)
+        dataset = _load(Path(path).resolve(), errors, cache, kernels)
     except TooManyErrors:
         raise DatasetInvalid(errors.items, truncated=True) from None
     if errors.items or dataset is None:
@@ -305,26 +311,21 @@ def load_dataset(path: Path, *, cache_dir: Path | None = None) -> ReplayDataset:
 # --- loading -------------------------------------------------------------------------------
 
 
-def _load(root: Path, errors: ErrorLog, cache: TableCache | None) -> ReplayDataset | None:
+def _load(
+    root: Path, errors: ErrorLog, cache: TableCache | None, kernels: ColumnKernels
+) -> ReplayDataset | None:
     candle_files = _pair_files(root, "candles", errors)
     if candle_files is None:
         return None
     digests: dict[str, tuple[int, str]] = {}
-    tables: dict[Symbol, Table] = {}
-    for symbol, file in candle_files.items():
-        before = len(errors.items)
-        table = read_table(root, file, _CANDLE_GROUPS, digests, errors, cache)
-        if table is not None:
-            if cache is None or table.rel not in cache.hits:  # cached tables passed them
-                check_candles(table, errors)
-            tables[symbol] = table
-            clean = len(errors.items) == before
-            if cache is not None and clean and table.rel not in cache.hits:
-                cache.put(cache.key(digests[table.rel][1], _CANDLE_GROUPS), table)
+    tables = _read_candles(root, candle_files, digests, errors, cache, kernels)
     books = _load_books(root, candle_files, digests, errors)
     quote = _quote_asset(candle_files, root, errors)
-    interval = _dataset_interval(tables, errors)
-    series = {s: _candle_series(s, t, interval, errors) for s, t in tables.items()}
+    intervals = {s: _file_interval(t.ts, kernels) for s, t in tables.items()}
+    interval = _dataset_interval(tables, intervals, errors)
+    series = {
+        s: _candle_series(s, t, interval, intervals[s], errors, kernels) for s, t in tables.items()
+    }
     rules, sources = _rules(root, series, digests, errors)
     if errors.items or interval is None or quote is None:
         return None
@@ -341,6 +342,44 @@ def _load(root: Path, errors: ErrorLog, cache: TableCache | None) -> ReplayDatas
         last_ts=max(s.last_ts for s in series.values()),
         bar_count=sum(len(s) for s in series.values()),
     )
+
+
+def _read_candles(
+    root: Path,
+    files: dict[Symbol, Path],
+    digests: dict[str, tuple[int, str]],
+    errors: ErrorLog,
+    cache: TableCache | None,
+    kernels: ColumnKernels,
+) -> dict[Symbol, Table]:
+    """Read, parse and check every candle file, several at once (hashing and Arrow's kernels
+    release the GIL). Each file's problems are merged in file order, so ``errors`` ends as a
+    one-by-one read leaves it (and stops at the same :data:`MAX_ERRORS`-th). Clean tables go
+    to ``cache``; tables served from it passed their checks when they were stored."""
+
+    def read(item: tuple[Symbol, Path]) -> tuple[Table | None, ErrorLog, dict]:
+        own, own_digests = ErrorLog(), {}
+        try:
+            table = read_table(root, item[1], _CANDLE_GROUPS, own_digests, own, cache, kernels)
+            if table is not None and (cache is None or table.rel not in cache.hits):
+                check_candles(table, own, kernels)
+        except TooManyErrors:  # this file alone has MAX_ERRORS: the merge below stops there
+            table = None
+        return table, own, own_digests
+
+    workers = max(1, min(len(files), os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = list(pool.map(read, files.items()))
+    tables: dict[Symbol, Table] = {}
+    for symbol, (table, own, own_digests) in zip(files, results, strict=True):
+        digests.update(own_digests)
+        for problem in own.items:
+            errors.add(problem.path, problem.line, problem.column, problem.message)
+        if table is not None:
+            tables[symbol] = table
+            if cache is not None and not own.items and table.rel not in cache.hits:
+                cache.put(cache.key(digests[table.rel][1], _CANDLE_GROUPS), table)
+    return tables
 
 
 def _pair_files(root: Path, folder: str, errors: ErrorLog) -> dict[Symbol, Path] | None:
@@ -369,20 +408,22 @@ def _pair_files(root: Path, folder: str, errors: ErrorLog) -> dict[Symbol, Path]
     return dict(sorted(found.items()))
 
 
-def _file_interval(ts: array) -> int | None:
+def _file_interval(ts: array, kernels: ColumnKernels) -> int | None:
     """Most common difference between consecutive open times (ties: the smallest)."""
     if len(ts) < 2:
         return None
     step = ts[1] - ts[0]
-    if _evenly_spaced(ts, step):
+    if kernels.evenly_spaced(ts, step):
         return step
     counts = Counter(map(sub, islice(ts, 1, None), ts))
     return min(counts, key=lambda d: (-counts[d], d))
 
 
-def _dataset_interval(tables: dict[Symbol, Table], errors: ErrorLog) -> int | None:
-    """The interval most files have (ties: the first file's); other files are errors."""
-    intervals = {s: _file_interval(t.ts) for s, t in tables.items()}
+def _dataset_interval(
+    tables: dict[Symbol, Table], intervals: dict[Symbol, int | None], errors: ErrorLog
+) -> int | None:
+    """The interval most files have (ties: the first file's); other files are errors.
+    ``intervals`` is each file's own (:func:`_file_interval`)."""
     votes = Counter(i for i in intervals.values() if i is not None)
     if not votes:
         if tables and not errors.items:  # otherwise rows were rejected: that is the news
@@ -400,17 +441,9 @@ def _dataset_interval(tables: dict[Symbol, Table], errors: ErrorLog) -> int | No
     return interval
 
 
-def _evenly_spaced(ts: array, step: int) -> bool:
-    """Whether every open time is ``step`` after the one before (two C-level passes)."""
-    first = ts[0]
-    if step <= 0 or ts[-1] != first + (len(ts) - 1) * step:
-        return False
-    return ts == array("q", range(first, ts[-1] + 1, step))
-
-
-def _gaps(table: Table, interval: int, errors: ErrorLog) -> tuple[Gap, ...]:
+def _gaps(table: Table, interval: int, errors: ErrorLog, kernels: ColumnKernels) -> tuple[Gap, ...]:
     ts = table.ts
-    if _evenly_spaced(ts, interval):
+    if kernels.evenly_spaced(ts, interval):
         return ()
     diffs = map(sub, islice(ts, 1, None), ts)
     gaps = []
@@ -429,10 +462,15 @@ def _gaps(table: Table, interval: int, errors: ErrorLog) -> tuple[Gap, ...]:
 
 
 def _candle_series(
-    symbol: Symbol, table: Table, interval: int | None, errors: ErrorLog
+    symbol: Symbol,
+    table: Table,
+    interval: int | None,
+    own: int | None,
+    errors: ErrorLog,
+    kernels: ColumnKernels,
 ) -> CandleSeries:
-    own = _file_interval(table.ts)
-    gaps = _gaps(table, interval, errors) if interval and own in (None, interval) else ()
+    """``own`` is the file's interval, ``interval`` the dataset's."""
+    gaps = _gaps(table, interval, errors, kernels) if interval and own in (None, interval) else ()
     cols, scale, vscale = table.columns, table.scales["open"], table.scales["volume"]
     return CandleSeries(
         symbol=symbol,
@@ -441,7 +479,7 @@ def _candle_series(
         open=ScaledFloats(cols["open"], scale),
         high=ScaledFloats(cols["high"], scale),
         low=ScaledFloats(cols["low"], scale),
-        close=array("d", map(truediv, cols["close"], repeat(POW10[scale]))),
+        close=kernels.floats(cols["close"], scale),
         volume=ScaledFloats(cols["volume"], vscale),
         open_i=cols["open"],
         high_i=cols["high"],

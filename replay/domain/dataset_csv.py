@@ -19,20 +19,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from hashlib import sha256
-from itertools import islice, repeat
-from operator import add, gt, itemgetter, lt, methodcaller, mul, sub
+from itertools import repeat
+from operator import gt, mul
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from replay.domain.table_cache import TableCache
 
+from replay.domain.columns import PYTHON_KERNELS, ColumnKernels
 from trading.domain.bounds import MAX_INSTANT_MS, MIN_INSTANT_MS, BoundError, instant_ms
 
 MAX_ERRORS = 20
 MAX_DECIMALS = 18
 MAX_FILE_BYTES = 1 << 30
 """Largest CSV file a dataset may hold (1 GiB: years of 1-minute bars for one symbol)."""
+BOM = b"\xef\xbb\xbf"
 MAX_FIELD_CHARS = 1024
 """Longest CSV field (characters); a number or a timestamp is far shorter."""
 CANDLE_COLUMNS = ("open", "high", "low", "close", "volume")
@@ -207,6 +209,7 @@ def read_table(
     digests: dict[str, tuple[int, str]],
     errors: ErrorLog,
     cache: TableCache | None = None,
+    kernels: ColumnKernels = PYTHON_KERNELS,
 ) -> Table | None:
     """Read one CSV whose numeric columns come in ``groups`` sharing one scale each.
 
@@ -232,6 +235,9 @@ def read_table(
         cached = cache.get(cache.key(digests[rel][1], groups), rel)
         if cached is not None:
             return cached
+    table = kernels.parse_columns(rel, data, groups)
+    if table is not None:
+        return table
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -247,18 +253,17 @@ def parse_table(
     groups: tuple[tuple[str, ...], ...],
     errors: ErrorLog,
     *,
-    fast: bool = True,
+    kernels: ColumnKernels = PYTHON_KERNELS,
 ) -> Table | None:
     """Parse the CSV ``text`` of the file ``rel`` as :func:`read_table` describes.
 
-    ``fast``: first try a column-at-a-time parse that accepts only a regular file (one
-    ``ts,...`` header, ``\n`` line ends, no quotes, no blank line, epoch-ms times strictly
-    increasing, unsigned plain decimals with one number of decimals per column); anything else
-    goes through the row-by-row parse, which reports each problem. Both give the same
-    :class:`Table` (``tests/replay/test_dataset_fast_parse.py``).
+    ``kernels.parse_columns`` is tried first (a whole-column parse of a regular file; the
+    default never applies); anything it declines goes through the row-by-row parse, which
+    reports each problem. Both give the same :class:`Table`
+    (``tests/replay/test_dataset_fast_parse.py``).
     """
     numeric = tuple(name for group in groups for name in group)
-    table = _parse_columns(rel, text, numeric) if fast else None
+    table = kernels.parse_columns(rel, text.encode(), groups)
     if table is None:
         reader = _BoundedRows(rel, csv.reader(io.StringIO(text, newline="")), errors)
         header = next(reader, None)
@@ -272,76 +277,6 @@ def parse_table(
     if table is None or not all([_unify_scales(table, group, errors) for group in groups]):
         return None
     return table
-
-
-def _parse_columns(rel: str, text: str, numeric: tuple[str, ...]) -> Table | None:
-    """The fast parse of :func:`parse_table` (C-level passes over whole columns), or ``None``
-    when the file is not regular enough for it; it never reports an error itself."""
-    if '"' in text or "\r" in text or not text.endswith("\n"):
-        return None
-    lines = text.split("\n")
-    lines.pop()  # after the final newline
-    if len(lines) < 2 or "" in lines or max(map(len, lines)) > MAX_FIELD_CHARS:
-        return None
-    header = [name.strip().lower() for name in lines[0].split(",")]
-    index: dict[str, int] = {}
-    for at, name in enumerate(header):
-        index.setdefault(name, at)
-    if any(name not in index for name in ("ts", *numeric)):
-        return None
-    rows = list(map(_SPLIT, islice(lines, 1, None)))
-    del lines
-    if set(map(len, rows)) != {len(header)}:
-        return None
-    stamps = list(map(itemgetter(index["ts"]), rows))
-    if not all(map(str.isdecimal, stamps)):
-        return None
-    try:
-        ts = array("q", map(int, stamps))
-    except OverflowError:
-        return None
-    if ts[0] < MIN_INSTANT_MS or ts[-1] >= MAX_INSTANT_MS or not all(map(lt, ts, ts[1:])):
-        return None
-    columns: dict[str, array] = {}
-    scales: dict[str, int] = {}
-    for name in numeric:
-        parsed = _decimal_column(list(map(itemgetter(index[name]), rows)))
-        if parsed is None:
-            return None
-        columns[name], scales[name] = parsed
-    return Table(rel, ts, columns, scales, range(2, len(ts) + 2))
-
-
-_SPLIT = methodcaller("split", ",")
-_AT_DOT = methodcaller("partition", ".")
-_HEAD, _FRACTION = itemgetter(0), itemgetter(2)
-_STRIP_ZEROS = methodcaller("rstrip", "0")
-
-
-def _decimal_column(texts: list[str]) -> tuple[array, int] | None:
-    """Unsigned plain decimals (``12``, ``0.5``, ``1.250``) as ``(values, scale)``: the scale
-    is the most decimals any value has once trailing zeros are dropped, as :func:`_fixed` and
-    :func:`_append_scaled` give row by row. ``None`` for anything else (signs, exponents,
-    blanks, two dots, more than :data:`MAX_DECIMALS` decimals, over 64 bits)."""
-    parts = list(map(_AT_DOT, texts))
-    fractions = list(map(_STRIP_ZEROS, map(_FRACTION, parts)))
-    digits = list(map(add, map(_HEAD, parts), fractions))
-    del parts
-    if not all(map(str.isdecimal, digits)):
-        return None
-    places = list(map(len, fractions))
-    scale = max(places)
-    if scale > MAX_DECIMALS:
-        return None
-    try:
-        if min(places) == scale:
-            values = array("q", map(int, digits))
-        else:
-            factors = map(POW10.__getitem__, map(sub, repeat(scale), places))
-            values = array("q", map(mul, map(int, digits), factors))
-    except OverflowError:
-        return None
-    return values, scale
 
 
 class _BoundedRows:
@@ -537,6 +472,8 @@ def _unify_scales(table: Table, group: tuple[str, ...], errors: ErrorLog) -> boo
     scale = max(table.scales[name] for name in group)
     for name in group:
         own = table.scales[name]
+        if own == scale:
+            continue
         factor = POW10[scale - own]
         try:
             table.columns[name] = array("q", map(mul, table.columns[name], repeat(factor)))
@@ -557,7 +494,7 @@ def _fmt(value: int, scale: int) -> str:
 # --- checks --------------------------------------------------------------------------------
 
 
-def check_candles(table: Table, errors: ErrorLog) -> None:
+def check_candles(table: Table, errors: ErrorLog, kernels: ColumnKernels = PYTHON_KERNELS) -> None:
     """Prices > 0, low <= open/close <= high, volume >= 0; a fast C-level scan first, and a
     row-by-row pass only when it finds something.
 
@@ -567,16 +504,7 @@ def check_candles(table: Table, errors: ErrorLog) -> None:
     o, h, lo, c, v = (table.columns[name] for name in CANDLE_COLUMNS)
     if not len(o):
         return
-    suspect = (
-        min(lo) <= 0
-        or min(v) < 0
-        or any(map(lt, h, lo))
-        or any(map(lt, o, lo))
-        or any(map(gt, o, h))
-        or any(map(lt, c, lo))
-        or any(map(gt, c, h))
-    )
-    if not suspect:
+    if not kernels.candles_suspect(o, h, lo, c, v):
         return
     scale, vscale = table.scales["open"], table.scales["volume"]
     for i in range(len(o)):

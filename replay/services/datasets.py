@@ -18,6 +18,7 @@ from django.core.validators import validate_slug
 from django.db import transaction
 
 from meva.errors import ApplicationError
+from replay.arrow_columns import ARROW_KERNELS
 from replay.domain.dataset import (
     RULES_DEFAULT,
     RULES_EXCHANGEINFO,
@@ -128,7 +129,7 @@ def dataset_load(dataset: Dataset) -> ReplayDataset:
 def _load(path: Path) -> ReplayDataset:
     cache = settings.DATASET_CACHE_DIR
     try:
-        return load_dataset(path, cache_dir=Path(cache) if cache else None)
+        return load_dataset(path, cache_dir=Path(cache) if cache else None, kernels=ARROW_KERNELS)
     except DatasetInvalid as exc:
         raise DatasetRejected(exc) from None
 

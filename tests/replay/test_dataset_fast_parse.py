@@ -1,17 +1,22 @@
-"""The column-at-a-time CSV parse gives exactly the row-by-row parse's table, or steps aside.
+"""Arrow's column kernels give exactly what the standard-library ones give.
 
-``parse_table(..., fast=True)`` tries the fast parse first and falls back to the row-by-row
-one for anything irregular; both must agree on every value, scale and line number, and on
-every error reported, for any text.
+``parse_table(..., kernels=ARROW_KERNELS)`` tries Arrow's whole-file parse first and falls
+back to the row-by-row one for anything irregular; both must agree on every value, scale and
+line number, and on every error reported, for any text. The other kernels (candle checks,
+spacing, float closes) must agree with :data:`PYTHON_KERNELS` on any column.
 """
 
 from __future__ import annotations
 
+from array import array
 from decimal import Decimal
+from unittest import mock
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from replay.arrow_columns import ARROW_KERNELS as ARROW
+from replay.domain.columns import PYTHON_KERNELS as PYTHON
 from replay.domain.dataset_csv import ErrorLog, Table, TooManyErrors, parse_table
 
 GROUPS = (("open", "high", "low", "close"), ("volume",))
@@ -21,7 +26,7 @@ T0 = 1_704_067_200_000
 def parsed(text: str, *, fast: bool) -> tuple[object, list[str]]:
     errors = ErrorLog()
     try:
-        table = parse_table("c.csv", text, GROUPS, errors, fast=fast)
+        table = parse_table("c.csv", text, GROUPS, errors, kernels=ARROW if fast else PYTHON)
     except TooManyErrors:
         table = None
     return _plain(table), [str(e) for e in errors.items]
@@ -61,7 +66,7 @@ def regular_csv(draw) -> str:
     return "\n".join(lines) + "\n"
 
 
-@settings(suppress_health_check=[HealthCheck.too_slow])
+@settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(regular_csv())
 def test_regular_files_parse_the_same_either_way(text: str) -> None:
     assert parsed(text, fast=True) == parsed(text, fast=False)
@@ -88,10 +93,23 @@ def odd_csv(draw) -> str:
     return end.join(lines) + end
 
 
-@settings(suppress_health_check=[HealthCheck.too_slow])
+@settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(odd_csv())
 def test_irregular_files_parse_and_report_the_same_either_way(text: str) -> None:
     assert parsed(text, fast=True) == parsed(text, fast=False)
+
+
+def test_a_regular_file_never_reaches_the_row_by_row_parse() -> None:
+    text = "ts,open,high,low,close,volume\n" + "".join(
+        f"{T0 + i * 60_000},1.5,2,1.25,1.75,{i}.5\n" for i in range(1000)
+    )
+    refuse = AssertionError("the row-by-row parse was used")
+
+    with mock.patch("replay.domain.dataset_csv._read_rows", side_effect=refuse):
+        table, errors = parsed(text, fast=True)
+
+    assert errors == [] and len(table[0]) == 1000
+    assert table[2] == {"open": 2, "high": 2, "low": 2, "close": 2, "volume": 1}
 
 
 def test_the_fast_parse_keeps_the_smallest_exact_scale() -> None:
@@ -108,3 +126,33 @@ def test_the_fast_parse_keeps_the_smallest_exact_scale() -> None:
     assert scales == {"open": 2, "high": 2, "low": 2, "close": 2, "volume": 0}
     assert columns["open"] == [1050] * 3 and columns["volume"] == [3] * 3
     assert lines == [2, 3, 4]
+
+
+int64s = st.lists(st.integers(min_value=-(2**63), max_value=2**63 - 1), min_size=1, max_size=40)
+
+
+@given(int64s, st.integers(min_value=0, max_value=18))
+def test_float_columns_are_python_true_division(values: list[int], scale: int) -> None:
+    column = array("q", values)
+
+    assert list(ARROW.floats(column, scale)) == list(PYTHON.floats(column, scale))
+
+
+@given(st.integers(min_value=0, max_value=10**12), st.integers(-3, 70_000), st.integers(1, 30))
+def test_spacing_checks_agree(first: int, step: int, count: int) -> None:
+    even = array("q", [first + i * step for i in range(count)])
+    uneven = array("q", [*even[:-1], even[-1] + 1])
+
+    for ts in (even, uneven):
+        assert ARROW.evenly_spaced(ts, step) == PYTHON.evenly_spaced(ts, step)
+    assert ARROW.evenly_spaced(even, step) == (step > 0)
+
+
+prices = st.lists(st.integers(min_value=-5, max_value=50), min_size=5, max_size=5)
+
+
+@given(st.lists(prices, min_size=1, max_size=20))
+def test_candle_suspicion_agrees(rows: list[list[int]]) -> None:
+    columns = [array("q", column) for column in zip(*rows, strict=True)]
+
+    assert ARROW.candles_suspect(*columns) == PYTHON.candles_suspect(*columns)

@@ -18,6 +18,10 @@ class Command(BaseCommand):
         "Re-importing the same files is a no-op; different files under an existing name need "
         "--replace."
     )
+    # A batch job over the database and a dataset: Django's system checks (URL patterns,
+    # admin, templates) take most of a second at start-up and guard nothing it uses.
+    # ``manage.py check`` and every server start still run them.
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("path", type=Path, help="dataset directory")

@@ -11,6 +11,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from itertools import repeat
+from operator import sub, truediv
 
 from ledger.domain.fills import Fill
 from ledger.domain.positions import Position, position_apply_fill
@@ -102,11 +104,15 @@ class _Trip:
 def sharpe_ratio(equity: Sequence[Decimal], interval_ms: int) -> float | None:
     """Annualised Sharpe of per-cycle returns; ``None`` with < 2 returns or zero variance."""
     values = _floats(equity)
-    returns = [b / a - 1.0 for a, b in zip(values, values[1:], strict=False) if a > 0]
+    if values and min(values) > 0:  # C-level passes, the same values as the filter below
+        returns = list(map(sub, map(truediv, values[1:], values[:-1]), repeat(1.0)))
+    else:
+        returns = [b / a - 1.0 for a, b in zip(values, values[1:], strict=False) if a > 0]
     if len(returns) < 2:
         return None
     mean = math.fsum(returns) / len(returns)
-    variance = math.fsum((r - mean) ** 2 for r in returns) / (len(returns) - 1)
+    deviations = map(sub, returns, repeat(mean))
+    variance = math.fsum(map(pow, deviations, repeat(2))) / (len(returns) - 1)
     if variance <= 0:
         return None
     return mean / math.sqrt(variance) * math.sqrt(YEAR_MS / interval_ms)

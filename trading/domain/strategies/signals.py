@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import accumulate, repeat
-from operator import add, and_, le, mul, sub
+from operator import add, and_, le, mul, sub, truediv
 
 TOLERANCE = 1e-9  # relative; running-sum error over 10^6 bars stays far below this
 
@@ -48,7 +48,7 @@ def rolling_means(close: Sequence[float], window: int) -> list[float | None]:
     """
     cum = list(accumulate(close, initial=0.0))
     head: list[float | None] = [None] * min(window - 1, len(close))
-    return head + [(b - a) / window for a, b in zip(cum, cum[window:], strict=False)]
+    return head + list(map(truediv, map(sub, cum[window:], cum), repeat(window)))
 
 
 def crossings(a: Sequence[float | None], b: Sequence[float | None]) -> tuple[bytes, bytes]:

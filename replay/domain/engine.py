@@ -21,8 +21,9 @@ runs at ``now = t + interval`` (the moment bar ``t`` has closed):
 
 Quiet cycles (fast path, ``BacktestConfig.fast_path``): a cycle with no resting order and no
 strategy signal (each strategy's conservative mask,
-``trading.domain.strategies.signals``) and at most fills of orders that just completed, cannot
-produce an order. For runs of such cycles the engine applies the fills and marks the ledger
+``trading.domain.strategies.signals``; for a held symbol whose strategy exits at a price set by
+the average cost, its ``exit_band``, scanned by ``replay.domain.band_scan``) and at most fills
+of orders that just completed, cannot produce an order. For runs of such cycles the engine applies the fills and marks the ledger
 (step 3), decides the risk mode (step 4) and records equity and drawdown with folds that equal
 the planner's own functions step by step, and skips steps 5-9; a flat book repeats one record
 until the next signal or risk clock. ``tests/replay/test_engine_fast_path.py`` shows runs
@@ -48,6 +49,7 @@ from zoneinfo import ZoneInfo
 from ledger.domain.drawdown import DrawdownState, TradingDayClock, drawdown_fold, drawdown_update
 from ledger.domain.fills import Fill
 from ledger.domain.portfolio import Portfolio, portfolio_apply_fill, portfolio_equity_series
+from replay.domain.band_scan import BandBlocks, BandScan
 from replay.domain.cycle_log import CycleLog, CycleRecord
 from replay.domain.dataset import ReplayDataset
 from replay.domain.metrics import RoundTrip, round_trips, sharpe_ratio, win_rate
@@ -195,7 +197,9 @@ def _run_loop(
 class _Feed:
     """Loop state of one symbol: its columns, cursor (bars closed so far) and signal masks."""
 
-    __slots__ = ("symbol", "series", "ts", "n", "p", "first_p", "signals", "book", "book_p")
+    __slots__ = (
+        "symbol", "series", "ts", "n", "p", "first_p", "signals", "book", "book_p", "blocks",
+    )  # fmt: skip
 
     def __init__(self, symbol: Symbol, series, start: int, signals: SignalBars, book) -> None:
         self.symbol = symbol
@@ -206,6 +210,7 @@ class _Feed:
         self.signals = signals
         self.book = book
         self.book_p = 0
+        self.blocks: BandBlocks | None = None  # built on the first exit-band scan
 
 
 class _Run:
@@ -223,6 +228,7 @@ class _Run:
         if not self.times:
             raise BacktestError("no bars between the requested start and end")
         self.fast_path = config.fast_path
+        self.exit_band = getattr(config.strategy, "exit_band", None)
         masks = _signal_masks(dataset, config) if config.fast_path else {}
         self.feeds = [
             _Feed(
@@ -348,25 +354,47 @@ class _Run:
                 portfolio = portfolio_apply_fill(portfolio, fill)
         positions = portfolio.positions
         held = {f.symbol for f in self.feeds if (p := positions.get(f.symbol)) and p.quantity}
-        masks = [f.signals.holding if f.symbol in held else f.signals.flat for f in self.feeds]
-        if None in masks:
-            return seq
-        for feed, mask in zip(self.feeds, masks, strict=True):
-            if feed.p and mask[feed.p - 1]:
+        masks = []
+        for feed in self.feeds:
+            if feed.symbol in held:
+                mask = feed.signals.holding
+                if mask is None:
+                    mask = self._exit_scan(feed, positions[feed.symbol])
+            else:
+                mask = feed.signals.flat
+            if mask is None or (feed.p and mask[feed.p - 1]):
                 return seq
+            masks.append(mask)
         stop = self._next_signal_cycle(seq, masks)
         return self._record_quiet(seq, stop, held, portfolio, fills)
+
+    def _exit_scan(self, feed: _Feed, position) -> BandScan | None:
+        """The held symbol's :class:`BandScan` from the strategy's exit band (its exits depend
+        on the average cost), or ``None`` (plan every bar) without one or with a book."""
+        exit_band = self.exit_band
+        rules = self.dataset.rules.get(feed.symbol)
+        if exit_band is None or feed.book is not None or rules is None:
+            return None
+        band = exit_band(
+            position.quantity, position.average_cost, self.config.fee_taker_bps, rules.min_notional
+        )
+        if band is None:
+            return None
+        if feed.blocks is None:
+            feed.blocks = BandBlocks(feed.series.close)
+        take, dust = band.float_bounds()
+        return BandScan(feed.blocks, take, dust)
 
     def _commit_fills(self, portfolio: Portfolio, fills: list[Fill]) -> None:
         self.portfolio = portfolio
         self.fills.extend(fills)
         self.fill_cursor += len(fills)
 
-    def _next_signal_cycle(self, seq: int, masks: list[bytes]) -> int:
+    def _next_signal_cycle(self, seq: int, masks: list[bytes | BandScan]) -> int:
         """First cycle after ``seq`` at which some symbol's mask fires (or the end)."""
         stop = len(self.times)
         for feed, mask in zip(self.feeds, masks, strict=True):
-            fire = mask.find(1, feed.p)
+            fire = mask.find(1, feed.p)  # bytes or BandScan
             if fire != -1:
                 stop = min(stop, bisect_left(self.times, feed.ts[fire], seq + 1))
         return stop

@@ -18,6 +18,7 @@ import pytest
 from replay.domain.dataset import load_dataset
 from replay.domain.engine import BacktestConfig
 from replay.domain.engine import run_backtest as engine_run
+from trading.domain.orders import Side
 from trading.domain.risk import RiskLimits
 from trading.domain.strategies.registry import build_strategy
 from trading.domain.venue import FillModel
@@ -128,3 +129,25 @@ def test_the_fast_path_skips_most_planning_for_sma_cross(usdt):
     planned = sum(1 for c in result.cycles if c.universe is not None)
     assert len(result.cycles) == 4000
     assert planned < len(result.cycles) // 4
+
+
+@pytest.mark.parametrize("params", [{}, {"sell_fraction": "0.5", "min_profit_bps": "5"}])
+def test_profit_take_exits_by_band_give_identical_runs_and_skip_planning(usdt, params):
+    """profit_take's exits depend on the average cost: the engine scans for the next close
+    outside its exit band instead of planning every held cycle."""
+    config = BacktestConfig(
+        strategy=build_strategy("profit_take", params),
+        limits=RiskLimits(),
+        fee_maker_bps=D(10),
+        fee_taker_bps=D(20),
+        initial_cash=D(100000),
+        end_ms=1_704_067_200_000 + 8000 * 300_000,
+    )
+    fast = run_backtest(usdt, config)
+    full = run_backtest(usdt, replace(config, fast_path=False))
+
+    assert observable(fast) == observable(full)
+    sells = [o for c in fast.cycles for o in c.orders if o.side is Side.SELL]
+    assert fast.fills and sells, "the case should take profit, or it proves little"
+    planned = sum(fast.cycles.planned)
+    assert planned < len(fast.cycles) // 2

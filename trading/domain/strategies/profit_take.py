@@ -17,7 +17,7 @@ from typing import ClassVar
 from trading.domain.intents import Intent, PricePolicy
 from trading.domain.orders import Side
 from trading.domain.strategies.base import DataclassParams, StrategyContext, StrategyParamError
-from trading.domain.strategies.signals import EVERY_BAR, SignalBars
+from trading.domain.strategies.signals import EVERY_BAR, ExitBand, SignalBars
 
 _ZERO = Decimal(0)
 _ONE = Decimal(1)
@@ -128,5 +128,24 @@ class ProfitTake(DataclassParams):
         return self.assumed_spread_bps if spread is None else spread
 
     def signal_bars(self, close: Sequence[float]) -> SignalBars:
-        """No summary: entries depend on the spread and exits on the average cost."""
+        """No per-series summary: entries depend on the spread, exits on the average cost
+        (:meth:`exit_band` gives those once the cost is known)."""
         return EVERY_BAR
+
+    def exit_band(
+        self,
+        quantity: Decimal,
+        average_cost: Decimal,
+        fee_taker_bps: Decimal,
+        min_notional: Decimal,
+    ) -> ExitBand | None:
+        """While ``quantity`` (> 0) is held at ``average_cost`` with no book (the assumed
+        spread applies): a take-profit needs the mark at or above
+        ``average_cost * (1 + (2 * fee_taker_bps + assumed_spread_bps + min_profit_bps) / 1e4)``,
+        and below ``min_notional / quantity`` the position is dust and counts as flat (an entry
+        may follow). Between the two :meth:`evaluate` returns ``None``."""
+        if quantity <= _ZERO:
+            return None
+        costs_bps = 2 * fee_taker_bps + self.assumed_spread_bps + self.min_profit_bps
+        take = average_cost * (_ONE + costs_bps / _BPS)
+        return ExitBand(take=take, dust=min_notional / quantity)

@@ -11,7 +11,10 @@ the symbol, ``evaluate`` may return an intent; 0 guarantees it returns ``None``.
   decides with its own exact arithmetic.
 
 There is one mask for a flat position and one for a held one; ``None`` means "every bar"
-(the decision depends on state the mask cannot see, such as the average cost). The backtest
+(the decision depends on state the mask cannot see, such as the average cost). A strategy
+whose exit is a price set by the average cost may also offer ``exit_band(quantity,
+average_cost, fee_taker_bps, min_notional) -> ExitBand | None``: while the position is
+unchanged and no book is known, it cannot act at a bar whose close stays inside the band. The backtest
 engine uses masks to skip cycles whose plan is provably empty; tests check both properties
 on real data and that runs with and without the skip are identical.
 """
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from itertools import accumulate, repeat
 from operator import add, and_, le, mul, sub, truediv
 
@@ -38,6 +42,24 @@ class SignalBars:
 
 
 EVERY_BAR = SignalBars(None, None)
+
+
+@dataclass(frozen=True, slots=True)
+class ExitBand:
+    """While a position is held and unchanged, with no book: ``evaluate`` may act only at a
+    bar whose close is at or above ``take`` or below ``dust`` (quote per base unit); between
+    them it returns ``None``. For strategies whose exit depends on the average cost, which a
+    per-series mask cannot know (``Strategy.exit_band``). Prices are exact; a scan widens
+    them by :data:`TOLERANCE` so a float close never misses a bar the exact rule acts on.
+    """
+
+    take: Decimal
+    dust: Decimal
+
+    def float_bounds(self) -> tuple[float, float]:
+        """``(take, dust)`` as floats widened inward by the tolerance: a close ``>=`` the
+        first or ``<=`` the second may act."""
+        return float(self.take) * (1 - 4 * TOLERANCE), float(self.dust) * (1 + 4 * TOLERANCE)
 
 
 def rolling_means(close: Sequence[float], window: int) -> list[float | None]:

@@ -49,6 +49,7 @@ from zoneinfo import ZoneInfo
 from ledger.domain.drawdown import DrawdownState, TradingDayClock, drawdown_fold, drawdown_update
 from ledger.domain.fills import Fill
 from ledger.domain.portfolio import Portfolio, portfolio_apply_fill, portfolio_equity_series
+from ledger.domain.positions import Position
 from replay.domain.band_scan import BandBlocks, BandScan
 from replay.domain.cycle_log import CycleLog, CycleRecord
 from replay.domain.dataset import ReplayDataset
@@ -368,7 +369,7 @@ class _Run:
         stop = self._next_signal_cycle(seq, masks)
         return self._record_quiet(seq, stop, held, portfolio, fills)
 
-    def _exit_scan(self, feed: _Feed, position) -> BandScan | None:
+    def _exit_scan(self, feed: _Feed, position: Position) -> BandScan | None:
         """The held symbol's :class:`BandScan` from the strategy's exit band (its exits depend
         on the average cost), or ``None`` (plan every bar) without one or with a book."""
         exit_band = self.exit_band

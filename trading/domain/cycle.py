@@ -27,14 +27,17 @@ from typing import NamedTuple
 
 from ledger.domain.fills import Fill, Liquidity
 from ledger.domain.portfolio import Portfolio
+from trading.domain.adaptation_bounds import Params
 from trading.domain.market import MarketSnapshot
-from trading.domain.planner import CycleInputs
+from trading.domain.planner import INITIAL_UNIVERSE, NO_REJECTS, CycleInputs
 from trading.domain.reports import AssetBalance, OrderReport, TradeReport
 from trading.domain.risk import RiskLimits, RiskState
 from trading.domain.rules import ExchangeRules
 from trading.domain.strategies.base import Strategy
 from trading.domain.symbols import Symbol
 from trading.domain.universe import UniverseLimits
+from trading.domain.universe_governance import UniverseState
+from trading.domain.universe_plan import UniverseGovernance, governance_params_apply
 
 ZERO = Decimal(0)
 _LIQUIDITY = {"maker": Liquidity.MAKER, "taker": Liquidity.TAKER}
@@ -55,7 +58,13 @@ class VenueSnapshot(NamedTuple):
 
 
 class CycleSetup(NamedTuple):
-    """An account's (or a backtest run's) constants: fees in basis points."""
+    """An account's (or a backtest run's) constants: fees in basis points.
+
+    ``universe_governance`` governs the universe (scoring, governance, allow/deny; ``None`` =
+    ``universe_limits`` and ``universe_select``, as before); ``params`` the active adaptive
+    parameter set (``ParamVersion.params``; ``None`` = the policies and limits as configured),
+    applied to ``universe_governance`` and ``limits`` by :func:`cycle_inputs_build`.
+    """
 
     account: str
     strategies: Sequence[Strategy]
@@ -63,6 +72,8 @@ class CycleSetup(NamedTuple):
     fee_maker_bps: Decimal
     fee_taker_bps: Decimal
     universe_limits: UniverseLimits = UniverseLimits()
+    universe_governance: UniverseGovernance | None = None
+    params: Params | None = None
 
 
 def fill_from_trade(trade: TradeReport) -> Fill:
@@ -102,6 +113,9 @@ def cycle_inputs_build(
     kill_switch: bool = False,
     unknown_orders: int = 0,
     stop_entries: bool = False,
+    universe_state: UniverseState = INITIAL_UNIVERSE,
+    symbol_rejects: Mapping[Symbol, int] = NO_REJECTS,
+    exchange_degraded: bool = False,
 ) -> CycleInputs:
     """The planner's inputs for the cycle at ``now_ms`` (epoch ms UTC), the same in every mode.
 
@@ -110,10 +124,18 @@ def cycle_inputs_build(
     venue reports none); ``fills`` are :func:`fill_from_trade` of ``venue.new_trades`` in
     their order; ``open_orders`` are passed through. ``market`` and ``rules`` are per symbol;
     ``trading_day`` is the day of ``now_ms`` in the trading time zone; the flags and counters
-    are as on :class:`~trading.domain.planner.CycleInputs`. Never raises for valid reports.
+    are as on :class:`~trading.domain.planner.CycleInputs`, and so are ``universe_state``
+    (the previous plan's ``universe_state``), ``symbol_rejects`` and ``exchange_degraded``
+    (used only with ``setup.universe_governance``). ``setup.params``, when set, replaces the
+    adaptable fields of the governance and the limits
+    (:func:`~trading.domain.universe_plan.governance_params_apply`). Never raises for valid
+    reports.
     """
     cash = venue.balances.get(portfolio.quote_asset)
     trades = venue.new_trades
+    governance, limits = setup.universe_governance, setup.limits
+    if setup.params is not None:
+        governance, limits = governance_params_apply(setup.params, governance, limits)
     return CycleInputs(
         now_ms=now_ms,
         account=setup.account,
@@ -124,7 +146,7 @@ def cycle_inputs_build(
         fills=[fill_from_trade(t) for t in trades] if trades else (),
         open_orders=venue.open_orders,
         risk_state=risk_state,
-        limits=setup.limits,
+        limits=limits,
         strategies=setup.strategies,
         fee_maker_bps=setup.fee_maker_bps,
         fee_taker_bps=setup.fee_taker_bps,
@@ -134,4 +156,8 @@ def cycle_inputs_build(
         kill_switch=kill_switch,
         unknown_orders=unknown_orders,
         stop_entries=stop_entries,
+        universe_governance=governance,
+        universe_state=universe_state,
+        symbol_rejects=symbol_rejects,
+        exchange_degraded=exchange_degraded,
     )

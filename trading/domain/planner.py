@@ -9,7 +9,10 @@ the same inputs. Steps:
    reported as ``UNMATCHED_FILL`` denials, never dropped);
 3. ledger: fills are applied to the average-cost portfolio; equity is marked to market;
 4. risk mode: :func:`~trading.domain.risk.risk_mode_decide`;
-5. universe: :func:`~trading.domain.universe.universe_select`;
+5. universe: :func:`~trading.domain.universe.universe_select`, or, when the inputs carry a
+   ``universe_governance``, :func:`~trading.domain.universe_plan.universe_plan` (scoring then
+   governance over the carried ``universe_state``; the plan returns the next state and the
+   universe events, and buys on ``exit_only`` symbols are denied ``UNIVERSE_EXIT_ONLY``);
 6. strategies: each strategy sees each universe symbol's closed bars and position;
 7-8. allocation and order building (:mod:`trading.domain.allocation`);
 9. per-order risk rules (:mod:`trading.domain.risk`); every denial is kept with its reason.
@@ -30,6 +33,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
+from types import MappingProxyType
 from typing import NamedTuple
 
 from ledger.domain.fills import Fill
@@ -55,9 +59,13 @@ from trading.domain.rules import ExchangeRules
 from trading.domain.strategies.base import Strategy, StrategyContext
 from trading.domain.symbols import Symbol
 from trading.domain.universe import UniverseLimits, universe_select
+from trading.domain.universe_governance import UniverseEvent, UniverseState
+from trading.domain.universe_plan import UniverseGovernance, exit_only_denial, universe_plan
 
 ZERO = Decimal(0)
 BPS = Decimal(10000)
+NO_REJECTS: Mapping[Symbol, int] = MappingProxyType({})
+INITIAL_UNIVERSE = UniverseState()
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +86,13 @@ class CycleInputs(NamedTuple):
     ``kill_switch`` forces ``OBSERVE_ONLY``; ``unknown_orders`` counts unresolved ``UNKNOWN``
     orders (> 0 forces ``OBSERVE_ONLY``); ``stop_entries`` is the account's operator switch
     (at least ``REDUCE_RISK_ONLY``: only exposure-reducing orders and cancels).
+
+    Governed universe (issue 11; all optional, the defaults plan exactly as before):
+    ``universe_governance`` scoring and governance policies (``None`` = ``universe_select``
+    with ``universe_limits``); ``universe_state`` the state the previous cycle's plan
+    returned; ``symbol_rejects`` recent rejects per symbol
+    (:func:`~trading.domain.universe_scoring.symbol_rejects_count`); ``exchange_degraded``
+    freezes the governed set.
     """
 
     now_ms: int
@@ -99,13 +114,21 @@ class CycleInputs(NamedTuple):
     kill_switch: bool = False
     unknown_orders: int = 0
     stop_entries: bool = False
+    universe_governance: UniverseGovernance | None = None
+    universe_state: UniverseState = INITIAL_UNIVERSE
+    symbol_rejects: Mapping[Symbol, int] = NO_REJECTS
+    exchange_degraded: bool = False
 
 
 class CyclePlan(NamedTuple):
     """The decisions of one cycle and the state after it.
 
     ``orders`` are to be submitted and ``cancels`` canceled by the execution step; ``equity``
-    is marked at this cycle's marks after this cycle's fills.
+    is marked at this cycle's marks after this cycle's fills. With a governed universe:
+    ``universe_state`` the next state to carry (``None`` without governance),
+    ``universe_outcome`` governance's outcome (``SEEDED``, ``UPDATED``, ``UNCHANGED``,
+    ``KEPT_*``; ``""`` without), ``universe_events`` its events, ``exit_only`` the traded
+    symbols whose buys were denied.
     """
 
     now_ms: int
@@ -120,6 +143,10 @@ class CyclePlan(NamedTuple):
     portfolio: Portfolio
     risk_state: RiskState
     equity: Decimal
+    universe_state: UniverseState | None = None
+    universe_outcome: str = ""
+    universe_events: tuple[UniverseEvent, ...] = ()
+    exit_only: frozenset[Symbol] = frozenset()
 
 
 def plan_cycle(inputs: CycleInputs) -> CyclePlan:
@@ -131,13 +158,28 @@ def plan_cycle(inputs: CycleInputs) -> CyclePlan:
     marks = {symbol: snap.mark_price for symbol, snap in inputs.market.items()}
     equity = portfolio_equity(portfolio, marks)
     held = frozenset(s for s, p in portfolio.positions.items() if p.quantity > 0)
-    universe = universe_select(
-        inputs.market,
-        inputs.rules,
-        held,
-        max_data_age_ms=inputs.limits.max_data_age_ms,
-        limits=inputs.universe_limits,
-    )
+    if inputs.universe_governance is None:
+        universe = universe_select(
+            inputs.market,
+            inputs.rules,
+            held,
+            max_data_age_ms=inputs.limits.max_data_age_ms,
+            limits=inputs.universe_limits,
+        )
+        governed = None
+    else:
+        universe = governed = universe_plan(
+            inputs.universe_governance,
+            inputs.universe_state,
+            market=inputs.market,
+            rules=inputs.rules,
+            held=held,
+            rejects=inputs.symbol_rejects,
+            now_ms=inputs.now_ms,
+            trading_day=inputs.trading_day,
+            exchange_degraded=inputs.exchange_degraded,
+        )
+    exit_only = frozenset() if governed is None else governed.exit_only
     all_stale = data_all_stale(
         (snapshot.age_ms for snapshot in inputs.market.values()), inputs.limits.max_data_age_ms
     )
@@ -161,7 +203,7 @@ def plan_cycle(inputs: CycleInputs) -> CyclePlan:
     orders: tuple[OrderRequest, ...] = ()
     if intents:
         orders, risk_state = _orders_for(
-            inputs, intents, portfolio, equity, risk_state, open_sides, denials
+            inputs, intents, portfolio, equity, risk_state, open_sides, denials, exit_only
         )
     return CyclePlan(
         now_ms=inputs.now_ms,
@@ -176,6 +218,10 @@ def plan_cycle(inputs: CycleInputs) -> CyclePlan:
         portfolio=portfolio,
         risk_state=risk_state,
         equity=equity,
+        universe_state=None if governed is None else governed.state,
+        universe_outcome="" if governed is None else governed.outcome,
+        universe_events=() if governed is None else governed.events,
+        exit_only=exit_only,
     )
 
 
@@ -247,6 +293,7 @@ def _orders_for(
     risk_state: RiskState,
     open_sides: frozenset[tuple[Symbol, Side]],
     denials: list[Denial],
+    exit_only: frozenset[Symbol] = frozenset(),
 ) -> tuple[tuple[OrderRequest, ...], RiskState]:
     orders: list[OrderRequest] = []
     last_order_ms = dict(risk_state.last_order_ms)
@@ -255,6 +302,9 @@ def _orders_for(
     fee_factor = 1 + inputs.fee_taker_bps / BPS
     # Exits first: they free cash and reduce risk before any new exposure is sized.
     for intent in sorted(intents, key=lambda i: (i.side is Side.BUY, i.symbol)):
+        if intent.side is Side.BUY and intent.symbol in exit_only:
+            denials.append(exit_only_denial(intent.symbol, intent.side, intent.strategy))
+            continue
         position = portfolio.positions.get(intent.symbol)
         held = position.quantity if position else ZERO
         mark = inputs.market[intent.symbol].mark_price

@@ -43,6 +43,13 @@ class LedgerFill(models.Model):
     liquidity = models.CharField(max_length=5, choices=Liquidity.choices)
     ts = models.DateTimeField(help_text="execution time, UTC")
     recorded_at = models.DateTimeField(auto_now_add=True)
+    # Booked by the realized PnL book (ledger.realized), not by fill_record: NULL until then.
+    realized_pnl = models.DecimalField(
+        **MONEY, null=True, blank=True, help_text="realized PnL this fill booked, quote"
+    )
+    trading_day = models.DateField(
+        null=True, blank=True, help_text="local date of TRADING_DAY_TIME_ZONE at ts"
+    )
 
     class Meta:
         ordering = ["ts", "id"]
@@ -55,6 +62,14 @@ class LedgerFill(models.Model):
             models.Index(fields=["account", "symbol", "ts"]),
             # the API's filtered list, newest first (id order), without a scan of every fill
             models.Index(fields=["account", "symbol", "id"], name="fill_account_symbol_id"),
+            # the PnL report's days cut by its time range: their fills in the range
+            models.Index(fields=["account", "trading_day", "ts"], name="fill_account_day_ts"),
+            # fills the realized PnL book has not booked yet (a handful once it is caught up)
+            models.Index(
+                fields=["account", "id"],
+                name="fill_unbooked",
+                condition=models.Q(realized_pnl__isnull=True),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -174,3 +189,62 @@ class EquitySnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account} {self.ts:%Y-%m-%d %H:%M} {self.equity}"
+
+
+class RealizedPnlDay(models.Model):
+    """Realized PnL of one symbol in one account over one trading day (local date of
+    ``TRADING_DAY_TIME_ZONE``): the sums of its fills' booked ``realized_pnl``, ``fee_quote``
+    and notional (price x quantity) by side, quote; ``fills`` how many; ``first_ts`` and
+    ``last_ts`` the first and last execution time (UTC), which tell whether a report's time
+    range holds the whole day. Written only by :func:`ledger.realized.realized_pnl_book`,
+    under the account's book row lock; derived from the fills, never edited otherwise."""
+
+    account = models.CharField(max_length=64)
+    symbol = models.CharField(max_length=32, help_text="BASE_QUOTE")
+    day = models.DateField(help_text="trading day, local date")
+    realized_pnl = models.DecimalField(**MONEY, default=0, help_text="quote")
+    fees = models.DecimalField(**MONEY, default=0, help_text="quote")
+    fills = models.PositiveIntegerField(default=0)
+    buy_notional = models.DecimalField(**MONEY, default=0, help_text="quote")
+    sell_notional = models.DecimalField(**MONEY, default=0, help_text="quote")
+    first_ts = models.DateTimeField(help_text="first fill's execution time, UTC")
+    last_ts = models.DateTimeField(help_text="last fill's execution time, UTC")
+
+    class Meta:
+        ordering = ["account", "day", "symbol"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "day", "symbol"], name="uniq_realized_pnl_day"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account} {self.day} {self.symbol} {self.realized_pnl}"
+
+
+class RealizedPnlBook(models.Model):
+    """How far the realized PnL book of one account has folded its fills (one row per
+    account, locked while it books more).
+
+    ``positions`` maps a symbol (``BTC_TRY``) to the average-cost position after the last
+    fill booked (``fill_id``) as exact decimal strings (the fold's own values: no rounding to
+    the columns' 20 places). ``time_zone`` is the zone the trading days were taken in.
+    ``exact`` is false once a booked value did not fit the columns exactly; ``scale`` is the
+    most decimal places of a booked value and ``magnitude`` the sum of their absolute values
+    (quote): while ``magnitude < 10 ** (28 - scale)`` every sum of them is exact in Python's
+    28-digit context, so sums in any order equal the fold's (:mod:`ledger.realized`).
+    """
+
+    account = models.CharField(max_length=64, unique=True)
+    time_zone = models.CharField(max_length=64)
+    positions = models.JSONField(default=dict)
+    exact = models.BooleanField(default=True)
+    scale = models.PositiveSmallIntegerField(default=0)
+    magnitude = models.CharField(max_length=100, default="0", help_text="quote, exact")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["account"]
+
+    def __str__(self) -> str:
+        return f"{self.account} realized PnL book"

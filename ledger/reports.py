@@ -14,13 +14,20 @@ from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.db.models import ExpressionWrapper, F, IntegerField, QuerySet, Subquery, Window
+from django.db.models.expressions import Combinable
+from django.db.models.functions import RowNumber
 
-from ledger.domain.fills import Fill, Liquidity
-from ledger.domain.reports import Period, PnlRow, PricedFill, pnl_fold, series_downsample
+from ledger.domain.reports import (
+    Period,
+    PnlRow,
+    PricedFill,
+    pnl_fold,
+    pnl_rows_from_days,
+)
 from ledger.models import EquitySnapshot, LedgerFill
+from ledger.realized import FILL_COLUMNS, priced_fills, realized_pnl_book, realized_pnl_days
 from trading.domain.decimals import decimal_trim
-from trading.domain.orders import Side
-from trading.domain.symbols import parse_symbol
 
 
 class EquityPoint(NamedTuple):
@@ -46,7 +53,30 @@ def pnl_by_period(
 ) -> list[PnlRow]:
     """Realized PnL, fees, fill count and traded notional of ``account`` per trading day,
     ISO week or month, oldest first; only periods with fills in ``[since, until)`` appear.
-    Reads every fill of the account once (positions need their whole history)."""
+
+    Equal, Decimal for Decimal, to folding every fill of the account
+    (:func:`~ledger.domain.reports.pnl_fold`): read from the realized PnL book
+    (:mod:`ledger.realized`, which first books the fills recorded since the last report),
+    or by that fold where the book cannot answer exactly (SQLite)."""
+    return _pnl_rows(account, period, since, until)
+
+
+def pnl_by_symbol(
+    *, account: str, since: dt.datetime | None = None, until: dt.datetime | None = None
+) -> list[PnlRow]:
+    """As :func:`pnl_by_period`, one row per symbol (``key``), by symbol name."""
+    return _pnl_rows(account, None, since, until)
+
+
+def pnl_by_fold(
+    *,
+    account: str,
+    period: Period | None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+) -> list[PnlRow]:
+    """The reports' reference: every fill of the account folded in Python (reads them all;
+    what :func:`pnl_by_period` and :func:`pnl_by_symbol` equal)."""
     return pnl_fold(
         _priced_fills(account),
         tz=trading_time_zone(),
@@ -56,17 +86,14 @@ def pnl_by_period(
     )
 
 
-def pnl_by_symbol(
-    *, account: str, since: dt.datetime | None = None, until: dt.datetime | None = None
+def _pnl_rows(
+    account: str, period: Period | None, since: dt.datetime | None, until: dt.datetime | None
 ) -> list[PnlRow]:
-    """As :func:`pnl_by_period`, one row per symbol (``key``), by symbol name."""
-    return pnl_fold(
-        _priced_fills(account),
-        tz=trading_time_zone(),
-        period=None,
-        since_ms=_ms(since),
-        until_ms=_ms(until),
-    )
+    realized_pnl_book(account=account, time_zone=trading_time_zone())
+    days = realized_pnl_days(account=account, since=since, until=until)
+    if days is None:
+        return pnl_by_fold(account=account, period=period, since=since, until=until)
+    return pnl_rows_from_days(days, period)
 
 
 def equity_curve(
@@ -78,18 +105,55 @@ def equity_curve(
 ) -> tuple[int, list[EquityPoint]]:
     """``(snapshots in range, points)``: the account's equity snapshots in ``[since, until)``,
     oldest first, evenly downsampled to at most ``points`` (>= 2; first and last kept) when
-    given. Raises ``ValueError`` for ``points < 2``."""
-    rows = EquitySnapshot.objects.filter(account=account).order_by("ts")
-    if since is not None:
-        rows = rows.filter(ts__gte=since)
-    if until is not None:
-        rows = rows.filter(ts__lt=until)
+    given (:func:`equity_rows`). Raises ``ValueError`` for ``points < 2``."""
+    total, rows = equity_rows(account=account, since=since, until=until, points=points)
     series = [
         EquityPoint(ts, decimal_trim(equity), decimal_trim(cash), decimal_trim(drawdown))
         for ts, equity, cash, drawdown in rows.values_list("ts", "equity", "cash", "drawdown_pct")
     ]
-    total = len(series)
-    return total, series if points is None else series_downsample(series, points)
+    return total, series
+
+
+def equity_rows(
+    *,
+    account: str,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    points: int | None = None,
+) -> tuple[int, QuerySet[EquitySnapshot]]:
+    """``(snapshots in range, rows)``: the snapshots :func:`equity_curve` returns, oldest
+    first, as a queryset. Downsampled rows are the ones
+    :func:`~ledger.domain.reports.series_downsample` keeps, picked in SQL by their row number
+    (``ROW_NUMBER() OVER (ORDER BY ts)``) so only they leave the database. One ``COUNT`` and
+    one query. Raises ``ValueError`` for ``points < 2``."""
+    if points is not None and points < 2:
+        raise ValueError(f"max_points must be at least 2, got {points}")
+    rows = EquitySnapshot.objects.filter(account=account)
+    if since is not None:
+        rows = rows.filter(ts__gte=since)
+    if until is not None:
+        rows = rows.filter(ts__lt=until)
+    total = rows.count()
+    if points is not None and total > points:
+        picked = (
+            rows.annotate(rn=Window(RowNumber(), order_by=F("ts").asc()))
+            .annotate(miss=_downsample_miss(F("rn") - 1, last=total - 1, points=points))
+            .filter(miss=0)
+            .values("id")
+        )
+        # the picked rows by id: what the caller selects or computes runs for them only
+        rows = EquitySnapshot.objects.filter(id__in=Subquery(picked))
+    return total, rows.order_by("ts")
+
+
+def _downsample_miss(index: Combinable, *, last: int, points: int) -> ExpressionWrapper:
+    """Zero exactly for the 0-based row ``index`` :func:`series_downsample` keeps, which are
+    ``floor(i * last / (points - 1))`` for ``i`` in ``0..points-1``: the first ``i`` reaching
+    ``index`` is ``ceil(index * (points - 1) / last)``, and the row is kept when that ``i``
+    lands on it. Integer arithmetic in SQL (``/`` truncates integers on PostgreSQL and
+    SQLite); ``last >= points - 1``."""
+    first = (index * (points - 1) + (last - 1)) / last
+    return ExpressionWrapper(first * last / (points - 1) - index, output_field=IntegerField())
 
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -102,38 +166,6 @@ def _ms(moment: dt.datetime | None) -> int | None:
 
 
 def _priced_fills(account: str) -> Iterator[PricedFill]:
-    rows = (
-        LedgerFill.objects.filter(account=account)
-        .order_by("id")
-        .values_list(
-            "trade_id",
-            "client_order_id",
-            "symbol",
-            "side",
-            "price",
-            "quantity",
-            "fee",
-            "fee_asset",
-            "fee_quote",
-            "ts",
-            "liquidity",
-        )  # fmt: skip
-    )
-    symbols: dict[str, object] = {}
-    for trade_id, coid, symbol, side, price, qty, fee, asset, fee_quote, ts, liq in rows.iterator(
-        chunk_size=5000
-    ):
-        parsed = symbols.get(symbol) or symbols.setdefault(symbol, parse_symbol(symbol))
-        fill = Fill(
-            trade_id=trade_id,
-            client_order_id=coid,
-            symbol=parsed,  # type: ignore[arg-type]
-            side=Side(side),
-            price=decimal_trim(price),
-            quantity=decimal_trim(qty),
-            fee=decimal_trim(fee),
-            fee_asset=asset,
-            ts_ms=_ms(ts),
-            liquidity=Liquidity(liq),
-        )
-        yield PricedFill(fill, decimal_trim(fee_quote))
+    rows = LedgerFill.objects.filter(account=account).order_by("id").values_list(*FILL_COLUMNS)
+    for _, priced in priced_fills(rows.iterator(chunk_size=5000)):
+        yield priced

@@ -12,7 +12,7 @@ day). Weeks are ISO weeks (Monday first) of trading days, months calendar months
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -66,6 +66,31 @@ class PnlRow:
             self.sell_notional += fill.notional
 
 
+class RealizedStep(NamedTuple):
+    """What one fill did to its position: ``realized`` the realized PnL it booked (quote, net
+    of fees, ``after - before`` of the position's cumulative realized PnL) and ``fee_quote``."""
+
+    fill: Fill
+    realized: Decimal
+    fee_quote: Decimal
+
+
+def realized_steps(
+    fills: Iterable[PricedFill], positions: MutableMapping[object, Position]
+) -> Iterator[RealizedStep]:
+    """Apply ``fills`` in order to ``positions`` (symbol -> position, updated in place; a
+    missing symbol starts flat) and yield each fill's realized PnL. This is the fold every
+    report is built from: :func:`pnl_fold` and the stored book
+    (:mod:`ledger.realized`) both call it, so they book the same Decimals. Raises
+    :class:`~ledger.domain.positions.LedgerIntegrityError` on an oversell."""
+    for fill, fee_quote in fills:
+        before = positions.get(fill.symbol)
+        after = position_apply_fill(before, fill, fee_in_quote=fee_quote)
+        positions[fill.symbol] = after
+        realized = after.realized_pnl - (before.realized_pnl if before is not None else ZERO)
+        yield RealizedStep(fill, realized, fee_quote)
+
+
 def period_start(day: dt.date, period: Period) -> dt.date:
     """First trading day of the ``period`` containing ``day``."""
     if period is Period.DAY:
@@ -99,17 +124,12 @@ def pnl_fold(
     :class:`~ledger.domain.positions.LedgerIntegrityError` for fills the ledger could not have
     applied (an oversell)."""
     clock = TradingDayClock(tz)
-    positions: dict[object, Position] = {}
     rows: dict[str, PnlRow] = {}
-    for fill, fee_quote in fills:
-        before = positions.get(fill.symbol)
-        after = position_apply_fill(before, fill, fee_in_quote=fee_quote)
-        positions[fill.symbol] = after
+    for fill, realized, fee_quote in realized_steps(fills, {}):
         if (since_ms is not None and fill.ts_ms < since_ms) or (
             until_ms is not None and fill.ts_ms >= until_ms
         ):
             continue
-        realized = after.realized_pnl - (before.realized_pnl if before is not None else ZERO)
         _bucket(rows, fill, clock, period).add(fill, realized, fee_quote)
     return [rows[key] for key in sorted(rows)]
 
@@ -139,3 +159,37 @@ def series_downsample(items: Sequence[T], max_points: int) -> list[T]:
         return list(items)
     last = count - 1
     return [items[(i * last) // (max_points - 1)] for i in range(max_points)]
+
+
+class DayTotal(NamedTuple):
+    """Realized PnL of one symbol (``BTC_TRY``) over one trading day, summed from its fills:
+    money in quote, ``fills`` a count (the stored book's rows, :mod:`ledger.realized`)."""
+
+    day: dt.date
+    symbol: str
+    realized_pnl: Decimal
+    fees: Decimal
+    fills: int
+    buy_notional: Decimal
+    sell_notional: Decimal
+
+
+def pnl_rows_from_days(days: Iterable[DayTotal], period: Period | None) -> list[PnlRow]:
+    """The rows :func:`pnl_fold` gives for the same fills, from per-day and symbol totals: per
+    ``period`` (or per symbol when ``None``), oldest period (or symbol name) first."""
+    rows: dict[str, PnlRow] = {}
+    for total in days:
+        if period is None:
+            key, start = total.symbol, None
+        else:
+            start = period_start(total.day, period)
+            key = period_key(start, period)
+        row = rows.get(key)
+        if row is None:
+            row = rows[key] = PnlRow(key=key, start=start)
+        row.realized_pnl += total.realized_pnl
+        row.fees += total.fees
+        row.fills += total.fills
+        row.buy_notional += total.buy_notional
+        row.sell_notional += total.sell_notional
+    return [rows[key] for key in sorted(rows)]

@@ -11,8 +11,11 @@ from decimal import Decimal, InvalidOperation
 import redis
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, OuterRef, Subquery
+from django.db.models import Count, F, Func, OuterRef, Subquery, TextField
+from rest_framework import serializers
 
+from api.fields import decimal_text
+from ledger.reports import equity_curve, equity_rows
 from trading.domain.decimals import decimal_trim
 from trading.domain.gate import GateAction, GateDecision
 from trading.models import Account, Alert, Candle, Cycle, CycleStatus, TradingControl
@@ -160,3 +163,49 @@ def marks_latest(account: Account) -> dict[str, tuple[Decimal, datetime | None]]
             closed = candle.ts_ms + account.bar_interval_s * 1000
             marks[symbol] = (decimal_trim(candle.close), datetime.fromtimestamp(closed / 1000, UTC))
     return marks
+
+
+# The equity curve as the API renders it: a time ISO-8601 UTC ("2024-01-01T00:10:00Z", with
+# microseconds when it has some, as DRF's DateTimeField) and decimals as exact unpadded
+# strings (api.fields.decimal_text). PostgreSQL renders them itself, so a long curve never
+# becomes Decimal and datetime objects in Python. Same text for every value the ledger writes
+# (at most 28 significant digits, its Decimal context's; Python would round longer ones).
+_PG_INSTANT = (
+    "to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE "
+    "WHEN to_char(%(expressions)s, 'US') = '000000' THEN '' "
+    "ELSE to_char(%(expressions)s AT TIME ZONE 'UTC', '.US') END || 'Z'"
+)
+_PG_DECIMAL = "trim_scale(%(expressions)s)::text"
+EQUITY_TEXT_FIELDS = ("ts", "equity", "cash", "drawdown_pct")
+
+
+def equity_points_text(
+    *,
+    account: str,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    points: int | None = None,
+) -> tuple[int, list[dict[str, str]]]:
+    """``(snapshots in range, points)`` of :func:`ledger.reports.equity_curve`, each point a
+    dict of ``ts``, ``equity``, ``cash`` and ``drawdown_pct`` rendered as the API renders them.
+    Raises ``ValueError`` for ``points < 2``."""
+    if connection.vendor != "postgresql":
+        total, series = equity_curve(account=account, since=since, until=until, points=points)
+        rendered = [
+            (_instant(p.ts), *(decimal_text(v) for v in (p.equity, p.cash, p.drawdown_pct)))
+            for p in series
+        ]
+        return total, [dict(zip(EQUITY_TEXT_FIELDS, row, strict=True)) for row in rendered]
+    total, rows = equity_rows(account=account, since=since, until=until, points=points)
+    texts = rows.annotate(
+        t_ts=Func(F("ts"), template=_PG_INSTANT, output_field=TextField()),
+        **{
+            f"t_{name}": Func(F(name), template=_PG_DECIMAL, output_field=TextField())
+            for name in EQUITY_TEXT_FIELDS[1:]
+        },
+    ).values_list(*(f"t_{name}" for name in EQUITY_TEXT_FIELDS))
+    return total, [dict(zip(EQUITY_TEXT_FIELDS, row, strict=True)) for row in texts]
+
+
+def _instant(moment: datetime) -> str:
+    return serializers.DateTimeField().to_representation(moment)

@@ -27,8 +27,17 @@ OK, ERROR, NOT_CONFIGURED = "ok", "error", "not configured"
 
 
 def last_cycles(names: Iterable[str]) -> dict[str, Cycle]:
-    """The newest ``Cycle`` row (any status) of each named account that has one (one query)."""
-    newest = Cycle.objects.filter(account=OuterRef("name")).order_by("-id").values("id")[:1]
+    """The newest ``Cycle`` row (any status) of each named account that has one (two queries,
+    each an index probe per account: ``cycle_account_id``)."""
+    # ``account = name ORDER BY id DESC`` lets PostgreSQL pick a backward scan of the primary
+    # key (it assumes the account's rows spread evenly over ids), which reads every later
+    # cycle of the other accounts first: 90 ms for an idle account under 100k cycles. The
+    # range and the ordering on (account, id) match only the (account, id) index: 0.1 ms.
+    newest = (
+        Cycle.objects.filter(account__gte=OuterRef("name"), account__lte=OuterRef("name"))
+        .order_by("-account", "-id")
+        .values("id")[:1]
+    )
     ids = Account.objects.filter(name__in=list(names)).annotate(last=Subquery(newest))
     wanted = [row.last for row in ids if row.last is not None]
     return {cycle.account: cycle for cycle in Cycle.objects.filter(id__in=wanted)}

@@ -155,7 +155,12 @@ class Cycle(models.Model):
                 name="uniq_cycle_account_clock_completed",
             ),
         ]
-        indexes = [models.Index(fields=["account", "-started_at"], name="cycle_account_started")]
+        indexes = [
+            models.Index(fields=["account", "-started_at"], name="cycle_account_started"),
+            # an account's newest cycle by id (status, health) and its newest-first API list,
+            # without a backward scan of every account's cycles
+            models.Index(fields=["account", "id"], name="cycle_account_id"),
+        ]
 
     def __str__(self) -> str:
         return f"cycle {self.pk} {self.account} {self.mode} ({self.status})"

@@ -186,6 +186,8 @@ class EquitySnapshot(models.Model):
                 fields=["account", "ts"], name="uniq_equity_snapshot_account_ts"
             )
         ]
+        # the console's deepest drawdown per account without reading every snapshot
+        indexes = [models.Index(fields=["account", "drawdown_pct"], name="equity_account_drawdown")]
 
     def __str__(self) -> str:
         return f"{self.account} {self.ts:%Y-%m-%d %H:%M} {self.equity}"

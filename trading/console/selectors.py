@@ -18,7 +18,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
-from django.db.models import Count, F, IntegerField, Max, OuterRef, Subquery, Sum, Value, Window
+from django.db.models import Count, F, IntegerField, OuterRef, Subquery, Sum, Value, Window
 from django.db.models.functions import Coalesce, Mod, RowNumber
 from django.utils import timezone
 
@@ -232,6 +232,8 @@ def account_summaries(name: str | None = None) -> list[AccountSummary]:
                 snaps.filter(ts__lt=day_start).order_by("-ts").values("equity")[:1]
             ),
             c_first=Subquery(snaps.order_by("ts").values("equity")[:1]),
+            # the deepest drawdown, one probe of the (account, drawdown_pct) index
+            c_max_dd=Subquery(snaps.order_by("-drawdown_pct").values("drawdown_pct")[:1]),
             c_open_orders=_count(orders.filter(status__in=OPEN_STATUSES)),
             c_unknown=_count(orders.filter(status=UNKNOWN)),
             c_alerts=_count(Alert.objects.filter(account=OuterRef("name"), acknowledged_at=None)),
@@ -250,12 +252,6 @@ def account_summaries(name: str | None = None) -> list[AccountSummary]:
         .values("account")
         .annotate(realized=Sum("realized_pnl"), fees=Sum("fees_paid"))
     }
-    max_dd = dict(
-        EquitySnapshot.objects.filter(account__in=names)
-        .values("account")
-        .annotate(m=Max("drawdown_pct"))
-        .values_list("account", "m")
-    )
     out = []
     for a in rows:
         base, label = baseline(a, a.c_first)
@@ -269,7 +265,7 @@ def account_summaries(name: str | None = None) -> list[AccountSummary]:
                 equity=a.c_equity,
                 equity_at=a.c_equity_at,
                 drawdown_pct=a.c_drawdown,
-                max_drawdown_pct=max_dd.get(a.name),
+                max_drawdown_pct=a.c_max_dd,
                 peak=a.c_peak,
                 baseline=base,
                 baseline_label=label,

@@ -5,7 +5,8 @@ trips): on PostgreSQL it uses ``COPY ... FROM STDIN`` (psycopg's ``cursor.copy``
 engines (SQLite) chunked ``executemany``. Values are given as plain tuples in the order of
 ``fields`` and converted per column the way Django would save them: each field's
 ``get_db_prep_save`` on SQLite, and on PostgreSQL COPY's own adaptation of ``Decimal``,
-``datetime`` (aware), ``int`` and ``str`` with JSON columns sent as JSON text. Nothing is
+``datetime`` (aware), ``int`` and ``str`` with JSON columns sent as JSON text (a
+:class:`JsonText` value is that text already). Nothing is
 validated beyond what the database checks (types, constraints): use it for rows the code built,
 never for user input. It writes inside the caller's transaction.
 """
@@ -115,10 +116,20 @@ def _sqlite_datetime(field) -> Callable:
     return prep
 
 
+class JsonText(str):
+    """A JSON column's value already encoded (e.g. one text shared by many rows): written
+    as is instead of being encoded again."""
+
+    __slots__ = ()
+
+
 def json_text(value: object) -> str | None:
-    """A JSON column's text; the empty list (most decision columns) without ``json.dumps``."""
+    """A JSON column's text; the empty list (most decision columns) without ``json.dumps``,
+    a :class:`JsonText` as it is."""
     if value is None:
         return None
+    if isinstance(value, JsonText):
+        return value
     if value == [] and isinstance(value, list):
         return "[]"
     return json.dumps(value)

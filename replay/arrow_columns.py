@@ -58,7 +58,7 @@ class ArrowKernels:
         if LITTLE and len(values) and scale <= 22:  # 10^scale is exact in a float
             view = arrow_view(values)
             bounds = pc.min_max(view)
-            if -(2**53) < bounds["min"].as_py() and bounds["max"].as_py() < 2**53:
+            if bounds["min"].as_py() > -(2**53) and bounds["max"].as_py() < 2**53:
                 quotient = pc.divide(pc.cast(view, pa.float64()), float(10**scale))
                 out = array("d")
                 out.frombytes(quotient.buffers()[1])

@@ -24,6 +24,7 @@ stored.
 
 from __future__ import annotations
 
+import json
 import time
 import traceback
 from collections.abc import Iterator, Mapping
@@ -34,7 +35,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from meva.bulk_write import rows_write
+from meva.bulk_write import JsonText, rows_write
 from meva.errors import ApplicationError
 from replay.domain.cycle_log import CycleLog
 from replay.domain.engine import BacktestConfig, BacktestResult, ProgressFn, run_backtest
@@ -360,13 +361,13 @@ def backtest_series_store(*, run: BacktestRun, log: CycleLog) -> BacktestSeries:
 def _cycle_rows(run: BacktestRun, result: BacktestResult) -> Iterator[tuple]:
     """Rows of :data:`CYCLE_FIELDS`, one per cycle worth a row (decisions as JSON lists):
     :meth:`~replay.domain.cycle_log.CycleLog.rows`; the series holds the other cycles."""
-    previous_universe: tuple = ()
-    universe_json: list[str] = []
+    universes: dict[tuple | None, JsonText] = {None: JsonText("[]")}
     run_id = run.pk
     for c in result.cycles.rows():
-        if c.universe is not previous_universe:
-            previous_universe = c.universe
-            universe_json = [] if c.universe is None else [str(s) for s in c.universe]
+        universe_json = universes.get(c.universe)
+        if universe_json is None:  # encoded once per distinct universe, not per row
+            universe_json = JsonText(json.dumps([str(s) for s in c.universe]))
+            universes[c.universe] = universe_json
         orders = [_order_json(o) for o in c.orders] + [_cancel_json(x) for x in c.cancels]
         yield (
             run_id, c.seq, _dt(c.now_ms), c.mode, list(c.mode_reasons), c.equity, c.cash,

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from django.db import IntegrityError, transaction
 
-from meva.bulk_write import json_text, rows_write
+from meva.bulk_write import JsonText, json_text, rows_write
 from replay.models import BacktestCycle, BacktestFill, BacktestRun, Dataset
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -48,7 +48,9 @@ def _cycle(run: BacktestRun, seq: int, **changes) -> tuple:
 
 @pytest.mark.django_db(transaction=True)
 def test_rows_read_back_exactly_as_written(run) -> None:
-    written = rows_write(BacktestCycle, CYCLE_FIELDS, (_cycle(run, seq) for seq in range(3)))
+    shared = JsonText('["BTC_USDT", "ETH_USDT"]')
+    rows = [_cycle(run, 0), _cycle(run, 1), _cycle(run, 2, universe=shared)]
+    written = rows_write(BacktestCycle, CYCLE_FIELDS, rows)
 
     assert written == 3
     rows = list(BacktestCycle.objects.filter(run=run).order_by("seq"))
@@ -58,6 +60,7 @@ def test_rows_read_back_exactly_as_written(run) -> None:
     assert first.mode_reasons == [] and first.universe == ["BTC_USDT"]
     assert first.intents == [{"side": "buy", "quantity": "0.1", "note": "ü\\n"}]
     assert first.denials == [{"code": "MIN_NOTIONAL"}] and first.fills == 2
+    assert rows[2].universe == ["BTC_USDT", "ETH_USDT"]  # given as pre-encoded JsonText
     assert first.drawdown_pct == Decimal("1.234567")
     assert first.cash == Decimal("0.00000001")
     # exact on PostgreSQL (NUMERIC); SQLite keeps 15 significant digits (REAL), as the ORM does
@@ -90,7 +93,9 @@ def test_many_rows_cross_the_chunk_size_and_foreign_keys_take_their_attribute_na
     assert (last.price, last.quantity, last.ts) == (Decimal("42000.5"), Decimal("0.001"), T0)
 
 
-def test_json_text_shortcuts_only_the_empty_list() -> None:
+def test_json_text_shortcuts_only_the_empty_list_and_pre_encoded_text() -> None:
+    assert json_text(JsonText('["BTC_USDT"]')) == '["BTC_USDT"]'
+    assert json_text('["BTC_USDT"]') == '"[\\"BTC_USDT\\"]"'  # a plain str is a JSON string
     assert json_text([]) == "[]"
     assert json_text({}) == "{}"
     assert json_text(None) is None

@@ -25,10 +25,13 @@ class Symbol:
     base: str
     quote: str
     _hash: int = field(init=False, repr=False, compare=False)
+    _text: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        # Symbols key every per-symbol dict on the hot path; hash once, not per lookup.
+        # Symbols key every per-symbol dict on the hot path; hash once, not per lookup, and
+        # format once: results name the symbol in every row.
         object.__setattr__(self, "_hash", hash((self.base, self.quote)))
+        object.__setattr__(self, "_text", f"{self.base}_{self.quote}")
 
     def __hash__(self) -> int:
         return self._hash
@@ -41,10 +44,10 @@ class Symbol:
     @property
     def pair_normalized(self) -> str:
         """BTCTurk ``nameNormalized`` form, e.g. ``BTC_TRY`` (also our file and display form)."""
-        return f"{self.base}_{self.quote}"
+        return self._text
 
     def __str__(self) -> str:
-        return self.pair_normalized
+        return self._text
 
 
 def parse_symbol(text: str, *, quotes: tuple[str, ...] = KNOWN_QUOTES) -> Symbol:

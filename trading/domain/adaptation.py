@@ -385,3 +385,23 @@ def _healthy(outcome: CycleOutcome, near: Decimal, policy: AdaptationPolicy) -> 
         and outcome.pnl >= -policy.loss_threshold
         and outcome.drawdown_pct < near
     )
+
+
+def adaptation_activate(
+    state: AdaptationState, number: int, *, ts_ms: int, reason: str
+) -> AdaptationStep:
+    """An operator's choice: make version ``number`` active again, exactly as it was.
+
+    A ``pending`` active version it replaces is marked ``bad`` (the operator rejected it); the
+    window restarts. ``reason`` is the event's reason code (``MANUAL_ROLLBACK``, ``PINNED``).
+    Raises ``KeyError`` for an unknown version and ``ValueError`` for a ``bad`` one (it was
+    rolled back for a reason; a new version must be proposed instead).
+    """
+    target = state.version(number)
+    if target.status is VersionStatus.BAD:
+        raise ValueError(f"version {number} is bad (rolled back); choose a good version")
+    versions = state.versions
+    if state.active != number and state.active_version.status is VersionStatus.PENDING:
+        versions = _with_status(state, state.active, VersionStatus.BAD)
+    event = AdaptationEvent("params.rollback", reason, state.active, number, ts_ms)
+    return AdaptationStep(AdaptationState(versions, number, ()), "ACTIVATED", (event,))

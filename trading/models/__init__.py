@@ -8,6 +8,7 @@ from trading.models.control import Instrument, TradingControl
 from trading.models.market import Candle
 from trading.models.orders import Cycle, CycleDecision, CycleMode, CycleStatus, DecisionKind, Order
 from trading.models.paper import PaperBalance, PaperOrder, PaperTrade, PaperVenue
+from trading.models.params import ParamSet, ParamSetStatus
 
 __all__ = [
     "Account",
@@ -28,5 +29,7 @@ __all__ = [
     "PaperOrder",
     "PaperTrade",
     "PaperVenue",
+    "ParamSet",
+    "ParamSetStatus",
     "TradingControl",
 ]

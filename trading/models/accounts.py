@@ -31,6 +31,14 @@ class Account(models.Model):
     ``RiskState`` as JSON: mode, reasons, equity peak, trading-day start equity, cooldowns),
     ``trade_cursor_ms`` (user trades are read from here on), ``last_cycle_ms`` (the last
     completed cycle's clock), ``reconciled_at`` (last successful reconciliation, UTC).
+
+    Issue 11 (both off by default, validated by ``trading.services.adaptive_config``):
+    ``universe`` governs the universe among ``symbols`` (``{"enabled": true, "size": 3,
+    "weights": {...}, "allow": [...], "deny": [...], ...}``) and ``adaptation`` adapts the
+    bounded parameters (``{"enabled": true, "window_cycles": 5, ...}``). Their carried state:
+    ``universe_state`` (``UniverseState.as_json()``), ``adaptation_state``
+    (``AdaptationState.as_json()``), ``active_param_set`` the ``ParamSet`` in force and
+    ``params_pinned`` (an operator pinned it: adaptation proposes and rolls back nothing).
     """
 
     name = models.SlugField(max_length=64, unique=True)
@@ -54,6 +62,14 @@ class Account(models.Model):
     trade_cursor_ms = models.BigIntegerField(default=0)
     last_cycle_ms = models.BigIntegerField(null=True, blank=True)
     reconciled_at = models.DateTimeField(null=True, blank=True)
+    universe = models.JSONField(default=dict, blank=True, help_text="universe governance")
+    adaptation = models.JSONField(default=dict, blank=True, help_text="parameter adaptation")
+    universe_state = models.JSONField(default=dict, blank=True)
+    adaptation_state = models.JSONField(default=dict, blank=True)
+    active_param_set = models.ForeignKey(
+        "trading.ParamSet", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    params_pinned = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -21,6 +21,11 @@ from trading.domain.strategies.registry import STRATEGY_REGISTRY, build_strategy
 from trading.domain.symbols import SymbolError, parse_symbol
 from trading.domain.venue import FillModel
 from trading.models import AccountMode
+from trading.services.adaptive_config import (
+    AdaptiveConfigError,
+    adaptation_config_clean,
+    universe_config_clean,
+)
 from trading.services.audit import json_safe
 from trading.services.risk import risk_limits_from_settings
 
@@ -39,6 +44,8 @@ CONFIG_FIELDS = (
     "fee_maker_bps",
     "fee_taker_bps",
     "fill_model",
+    "universe",
+    "adaptation",
 )
 """The fields :func:`account_config_clean` takes and returns (model field names)."""
 
@@ -84,7 +91,9 @@ def account_config_clean(config: Mapping[str, object]) -> dict[str, object]:
       accounts must leave it empty (balances come from the exchange);
     - ``fee_maker_bps``/``fee_taker_bps``: basis points 0..1000, ``None`` = the
       ``BACKTEST_FEE_*_BPS`` settings (for live accounts an estimate used in sizing);
-    - ``fill_model``: a ``FillModel`` value (``bar``, ``next_open``; used by paper venues).
+    - ``fill_model``: a ``FillModel`` value (``bar``, ``next_open``; used by paper venues);
+    - ``universe`` and ``adaptation``: issue 11 settings, off when empty
+      (:mod:`trading.services.adaptive_config`; the error names the key).
 
     Raises :class:`AccountConfigError` naming the field.
     """
@@ -102,10 +111,21 @@ def account_config_clean(config: Mapping[str, object]) -> dict[str, object]:
         "fee_maker_bps": _fee("fee_maker_bps", config.get("fee_maker_bps")),
         "fee_taker_bps": _fee("fee_taker_bps", config.get("fee_taker_bps")),
         "fill_model": _fill_model(config.get("fill_model")),
+        **_adaptive(config),
     }
     for field in INTERVAL_FIELDS:
         cleaned[field] = _interval(field, config.get(field))
     return {field: cleaned[field] for field in CONFIG_FIELDS}
+
+
+def _adaptive(config: Mapping[str, object]) -> dict[str, object]:
+    try:
+        return {
+            "universe": universe_config_clean(config.get("universe")),
+            "adaptation": adaptation_config_clean(config.get("adaptation")),
+        }
+    except AdaptiveConfigError as exc:
+        raise AccountConfigError(exc.field, exc.problem) from None
 
 
 def _name(value: object) -> str:

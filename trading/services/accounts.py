@@ -74,12 +74,15 @@ def account_create(
     fill_model: str = "bar",
     reconcile_interval_s: int = 300,
     balances_check_interval_s: int = 300,
+    universe: Mapping[str, object] | None = None,
+    adaptation: Mapping[str, object] | None = None,
 ) -> Account:
     """Create an account (enabled if ``enable``) and, if enabled, its beat entries.
 
     Arguments as in :func:`account_config_clean` (``balances`` is ``initial_balances``:
     ``{"TRY": "10000"}``, paper only; fees in basis points, ``None`` = settings defaults;
-    intervals in seconds). ``actor``/``user`` say who (``trading.services.audit``).
+    intervals in seconds; ``universe``/``adaptation`` issue 11 settings, off by default).
+    ``actor``/``user`` say who (``trading.services.audit``).
     Returns the saved account. Raises :class:`AccountConfigError` naming the field for any
     invalid value, an existing name, or an ``enable`` the live-account rules refuse.
     """
@@ -99,6 +102,8 @@ def account_create(
             "fee_maker_bps": fee_maker_bps,
             "fee_taker_bps": fee_taker_bps,
             "fill_model": fill_model,
+            "universe": universe,
+            "adaptation": adaptation,
         }
     )
     if Account.objects.filter(name=config["name"]).exists():

@@ -28,6 +28,7 @@ from trading.domain.planner import CyclePlan
 from trading.domain.reports import TradeReport
 from trading.models import Account, Cycle, CycleDecision, CycleStatus, DecisionKind
 from trading.services.account_state import risk_state_to_json
+from trading.services.adaptive import adaptive_record
 from trading.services.cycle_ports import AccountPorts
 from trading.services.cycle_snapshot import CycleSnapshot, _new_trades
 from trading.services.execution import ExecutionResult
@@ -61,8 +62,19 @@ def cycle_record(
     with transaction.atomic():
         fills_ingest(account=account, trades=trades, actor=actor)
         _decisions_write(cycle, plan, execution, snapshot.new_trades)
-        _equity_write(account, plan)
+        drawdown_pct, previous_equity = _equity_write(account, plan)
         _account_advance(account, plan, trades)
+        if snapshot.adaptive is not None:
+            adaptive_record(
+                account=account,
+                cycle=cycle,
+                context=snapshot.adaptive,
+                plan=plan,
+                rejected=len(execution.rejected),
+                drawdown_pct=drawdown_pct,
+                previous_equity=previous_equity,
+                actor=actor,
+            )
         if ports.paper is not None:
             paper_venue_save(account=account, venue=ports.paper.venue, cursor=ports.paper.cursor)
         timings["record"] = round((time.perf_counter() - started) * 1000, 3)
@@ -221,14 +233,17 @@ def _decisions(plan: CyclePlan, execution: ExecutionResult, fills) -> Iterator[d
         }
 
 
-def _equity_write(account: Account, plan: CyclePlan) -> None:
+def _equity_write(account: Account, plan: CyclePlan) -> tuple[Decimal, Decimal | None]:
+    """Write the cycle's equity snapshot; returns its drawdown (percent) and the previous
+    snapshot's equity (``None`` for the first)."""
     # The latest snapshot carries the running peak: one indexed row, whatever the history.
-    peak = (
+    latest = (
         EquitySnapshot.objects.filter(account=account.name)
         .order_by("-ts")
-        .values_list("peak", flat=True)
+        .values_list("peak", "equity")
         .first()
     )
+    peak, previous = latest if latest is not None else (None, None)
     state = (
         None
         if peak is None
@@ -243,6 +258,7 @@ def _equity_write(account: Account, plan: CyclePlan) -> None:
         peak=drawdown.peak,
         drawdown_pct=drawdown.drawdown_pct,
     )
+    return drawdown.drawdown_pct, previous
 
 
 def _account_advance(account: Account, plan: CyclePlan, trades: list[TradeReport]) -> None:

@@ -26,6 +26,7 @@ from trading.domain.strategies.registry import build_strategy
 from trading.domain.symbols import Symbol
 from trading.models import Account, Alert
 from trading.services.account_state import balances_from_json, risk_state_from_json
+from trading.services.adaptive import AdaptiveContext, adaptive_load
 from trading.services.cycle_ports import AccountPorts
 from trading.services.market import (
     EXTRA_HISTORY_BARS,
@@ -45,7 +46,8 @@ from trading.services.risk import risk_limits_from_settings
 class CycleSnapshot:
     """The planner's inputs and what the record needs besides: ``quotes`` per symbol,
     ``balances``/``open_orders``/``new_trades`` as the venue reported them, ``drift`` whether a
-    balance-drift alert is open (the account then only reduces exposure)."""
+    balance-drift alert is open (the account then only reduces exposure), ``adaptive`` the
+    universe governance and adaptation read for the cycle (:mod:`.adaptive`)."""
 
     inputs: CycleInputs
     quotes: dict[Symbol, Quote]
@@ -53,6 +55,7 @@ class CycleSnapshot:
     open_orders: tuple[OrderReport, ...]
     new_trades: tuple[TradeReport, ...]
     drift: bool
+    adaptive: AdaptiveContext | None = None
 
 
 def cycle_setup(account: Account) -> CycleSetup:
@@ -71,6 +74,8 @@ def cycle_snapshot(*, account: Account, ports: AccountPorts, now_ms: int) -> Cyc
     """Read everything for the cycle at ``now_ms`` (module docstring). Exchange errors
     propagate: the cycle is then recorded as failed."""
     setup = cycle_setup(account)
+    adaptive = adaptive_load(account=account, limits=setup.limits, now_ms=now_ms)
+    setup = setup._replace(universe_governance=adaptive.governance, params=adaptive.params)
     symbols = account.symbol_list
     history = max(s.warmup_bars() for s in setup.strategies) + EXTRA_HISTORY_BARS
     for symbol in symbols:
@@ -107,8 +112,11 @@ def cycle_snapshot(*, account: Account, ports: AccountPorts, now_ms: int) -> Cyc
         trading_day=trading_day(now_ms, ZoneInfo(settings.TRADING_DAY_TIME_ZONE)),
         unknown_orders=escalated_unknown_orders(account),
         stop_entries=account.stop_entries or drift,
+        universe_state=adaptive.universe_state,
+        symbol_rejects=adaptive.rejects,
+        exchange_degraded=adaptive.degraded,
     )
-    return CycleSnapshot(inputs, quotes, balances, tuple(open_orders), new_trades, drift)
+    return CycleSnapshot(inputs, quotes, balances, tuple(open_orders), new_trades, drift, adaptive)
 
 
 def _paper_match(account: Account, ports: AccountPorts, symbols: list[Symbol], now_ms: int) -> None:

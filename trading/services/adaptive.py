@@ -95,7 +95,7 @@ def adaptive_load(*, account: Account, limits: RiskLimits, now_ms: int) -> Adapt
     quote = account.quote_asset
     governance = universe_governance_build(account.universe or {}, limits, quote=quote)
     state_json = account.universe_state or {}
-    universe_state = _stored(universe_state_from_json, state_json, "universe_state")
+    universe_state = stored_state_parse(universe_state_from_json, state_json, "universe_state")
     context = AdaptiveContext(
         governance=governance,
         universe_state=universe_state or UniverseState(),
@@ -108,7 +108,9 @@ def adaptive_load(*, account: Account, limits: RiskLimits, now_ms: int) -> Adapt
         return context
     policy = adaptation_policy_build(adaptation)
     bounds = adaptable_bounds(turnover_cap_max=limits.max_cycle_notional)
-    state = _stored(adaptation_state_from_json, account.adaptation_state, "adaptation_state")
+    state = stored_state_parse(
+        adaptation_state_from_json, account.adaptation_state, "adaptation_state"
+    )
     started = state is None
     if state is None:
         state = adaptation_start(_initial_params(governance, limits), bounds=bounds, now_ms=now_ms)
@@ -122,7 +124,9 @@ def adaptive_load(*, account: Account, limits: RiskLimits, now_ms: int) -> Adapt
     )
 
 
-def _stored(parse, data: Mapping | None, name: str):
+def stored_state_parse(parse, data: Mapping | None, name: str):
+    """``parse(data)``, ``None`` for an empty document; raises ``ApplicationError`` naming
+    the account field ``name`` for a malformed one."""
     if not data:
         return None
     try:

@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from api.fields import DecimalString
 from api.filters import AlertFilter, AuditEventFilter
-from api.pagination import NewestFirst
+from api.pagination import NewestEventFirst, NewestFirst
 from api.serializers import READ_ERRORS, error_responses
 from replay.models import Dataset, DatasetSeries
 from trading.models import Alert, AuditEvent, Instrument
@@ -68,7 +68,7 @@ class AuditEventListApi(ListAPIView):
     queryset = AuditEvent.objects.all()
     serializer_class = OutputSerializer
     filterset_class = AuditEventFilter
-    pagination_class = NewestFirst
+    pagination_class = NewestEventFirst
 
     @extend_schema(
         operation_id="audit_events_list",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 pytestmark = pytest.mark.django_db
@@ -99,6 +101,30 @@ def test_alerts_and_audit_events_filter(seeded, staff_client) -> None:
     events = staff_client.get("/api/v1/audit-events/?account=beta").json()["results"]
     assert [e["action"] for e in events] == ["account.create"]
     assert events[0]["actor"] == "command:test"
+
+
+def test_audit_events_page_newest_first_by_event_time_across_cursor_pages(staff_client) -> None:
+    """Events are paged by ``created_at`` then ``id``, so a page inside a time range comes
+    straight off the time index; an event written late with an older time sorts by its time."""
+    from trading.models import AuditEvent
+
+    base = dt.datetime(2024, 3, 1, tzinfo=dt.UTC)
+    for minute in (5, 1, 4, 2, 3):  # ids in another order than the times
+        AuditEvent.objects.create(
+            actor="system", action=f"test.m{minute}", account="gamma",
+            created_at=base + dt.timedelta(minutes=minute),
+        )  # fmt: skip
+
+    seen, url = [], "/api/v1/audit-events/?account=gamma&limit=2"
+    while url:
+        page = staff_client.get(url).json()
+        seen += [e["action"] for e in page["results"]]
+        url = page["next"]
+    window = "since=2024-03-01T00:02:00Z&until=2024-03-01T00:05:00Z"
+    ranged = staff_client.get(f"/api/v1/audit-events/?account=gamma&{window}").json()
+
+    assert seen == ["test.m5", "test.m4", "test.m3", "test.m2", "test.m1"]
+    assert [e["action"] for e in ranged["results"]] == ["test.m4", "test.m3", "test.m2"]
 
 
 def test_any_offset_the_iso_syntax_allows_is_converted_to_utc(seeded, staff_client) -> None:

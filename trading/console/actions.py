@@ -15,6 +15,9 @@ stop-entries-on/-off   trading.change_account     ``accounts.account_stop_entrie
 cancel-all             trading.operate_orders     ``operator_actions.orders_cancel_all``
 force-exit             trading.operate_orders     ``operator_actions.position_force_exit``
 acknowledge            trading.change_alert       ``alerts.alert_acknowledge``
+params-rollback        trading.change_paramset    ``adaptive_actions.params_rollback``
+params-pin             trading.change_paramset    ``adaptive_actions.params_pin``
+params-unpin           trading.change_paramset    ``adaptive_actions.params_unpin``
 =====================  =========================  ==============================================
 """
 
@@ -29,6 +32,7 @@ from trading.domain.gate import LIVE_TRADING_ACK_PHRASE
 from trading.models import Account, Alert
 from trading.services import accounts as account_services
 from trading.services import control as control_services
+from trading.services.adaptive_actions import params_pin, params_rollback, params_unpin
 from trading.services.alerts import alert_acknowledge
 from trading.services.audit import actor_for_user
 from trading.services.operator_actions import (
@@ -37,19 +41,23 @@ from trading.services.operator_actions import (
     position_force_exit,
 )
 
-CONTROL, ACCOUNT, POSITION, ALERT = "control", "account", "position", "alert"
+CONTROL, ACCOUNT, POSITION, ALERT, PARAMS = "control", "account", "position", "alert", "params"
 
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """What an action acts on: the account (account and position actions), the symbol
-    (position actions), the alert (alert actions)."""
+    """What an action acts on: the account (account, position and params actions), the
+    symbol (position actions), the alert (alert actions), the parameter version (params
+    actions)."""
 
     account: Account | None = None
     symbol: str | None = None
     alert: Alert | None = None
+    version: int | None = None
 
     def __str__(self) -> str:
+        if self.version is not None:
+            return f"{self.account.name} parameters v{self.version}"
         if self.alert is not None:
             return f"alert #{self.alert.pk} {self.alert.kind}"
         if self.symbol:
@@ -114,6 +122,25 @@ def _force_exit(target: Target, user: object, reason: str, ack: str) -> tuple[in
 def _acknowledge(target: Target, user: object, reason: str, ack: str) -> tuple[int, str]:
     alert_acknowledge(alert_id=target.alert.pk, user=user, reason=reason)
     return messages.SUCCESS, f"alert #{target.alert.pk} ({target.alert.kind}) acknowledged"
+
+
+def _params_rollback(target: Target, user: object, reason: str, ack: str) -> tuple[int, str]:
+    row = params_rollback(
+        account_name=target.account.name, version=target.version, user=user, reason=reason
+    )
+    return messages.SUCCESS, f"{target.account.name}: parameters v{row.version} active again"
+
+
+def _params_pin(target: Target, user: object, reason: str, ack: str) -> tuple[int, str]:
+    row = params_pin(
+        account_name=target.account.name, version=target.version, user=user, reason=reason
+    )
+    return messages.SUCCESS, f"{target.account.name}: parameters v{row.version} pinned"
+
+
+def _params_unpin(target: Target, user: object, reason: str, ack: str) -> tuple[int, str]:
+    params_unpin(account_name=target.account.name, user=user, reason=reason)
+    return messages.SUCCESS, f"{target.account.name}: parameters unpinned, adaptation resumes"
 
 
 def operator_result_message(result: OperatorActionResult) -> tuple[int, str]:
@@ -256,6 +283,38 @@ ACTIONS: dict[str, ConsoleAction] = {
             scope=ALERT,
             explain="Closes the alert; a new occurrence opens a new alert.",
             run=_acknowledge,
+        ),
+        ConsoleAction(
+            key="params-rollback",
+            title="Roll back to this parameter version",
+            permission="trading.change_paramset",
+            scope=PARAMS,
+            explain=(
+                "Makes this good version the account's parameters again, exactly as it was, "
+                "from the next cycle; a pending version it replaces is marked bad. Runs under "
+                "the account's cycle lock."
+            ),
+            run=_params_rollback,
+            danger=True,
+        ),
+        ConsoleAction(
+            key="params-pin",
+            title="Pin this parameter version",
+            permission="trading.change_paramset",
+            scope=PARAMS,
+            explain=(
+                "Makes this version active and keeps it: adaptation proposes and rolls back "
+                "nothing until the parameters are unpinned."
+            ),
+            run=_params_pin,
+        ),
+        ConsoleAction(
+            key="params-unpin",
+            title="Unpin the parameters",
+            permission="trading.change_paramset",
+            scope=ACCOUNT,
+            explain="Adaptation resumes from the active version (proposals and rollbacks).",
+            run=_params_unpin,
         ),
     )
 }

@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.urls import path
 
 from trading.console import views
-from trading.console.actions import ACCOUNT, ALERT, CONTROL, POSITION
+from trading.console.actions import ACCOUNT, ALERT, CONTROL, PARAMS, POSITION
 
 app_name = "console"
 
@@ -34,6 +34,12 @@ urlpatterns = [
         wrap(views.action),
         {"scope": POSITION},
         name="position-action",
+    ),
+    path(
+        "console/accounts/<slug:name>/params/<int:version>/<slug:key>/",
+        wrap(views.action),
+        {"scope": PARAMS},
+        name="params-action",
     ),
     path(
         "console/alerts/<int:pk>/<slug:key>/",

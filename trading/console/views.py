@@ -25,10 +25,11 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
 from meva.errors import ApplicationError
+from trading.adaptive_selectors import param_versions, universe_view
 from trading.console import selectors
-from trading.console.actions import ACCOUNT, ACTIONS, ALERT, CONTROL, POSITION, Target
+from trading.console.actions import ACCOUNT, ACTIONS, ALERT, CONTROL, PARAMS, POSITION, Target
 from trading.domain.gate import LIVE_TRADING_ACK_PHRASE
-from trading.models import Account, Alert
+from trading.models import Account, Alert, ParamSet
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +94,8 @@ def dashboard(request: HttpRequest) -> TemplateResponse:
 def account_page(request: HttpRequest, name: str) -> TemplateResponse:
     """One account: its switches and actions, equity and drawdown, PnL, positions with
     unrealized PnL, open and UNKNOWN orders, the last cycles with their step timings, its open
-    alerts and audit events, and the exchange health its last cycle saw."""
+    alerts and audit events, the exchange health its last cycle saw, and (issue 11) its
+    governed universe and parameter versions."""
     found = selectors.account_summaries(name=name)
     if not found:
         raise Http404(f"no account {name}")
@@ -118,6 +120,8 @@ def account_page(request: HttpRequest, name: str) -> TemplateResponse:
         "can": _allowed(request),
         "trading_day": _trading_day(),
         "trading_zone": settings.TRADING_DAY_TIME_ZONE,
+        "universe": universe_view(summary.account),
+        "param_versions": param_versions(summary.account),
     }
     return TemplateResponse(request, "admin/console/account.html", context)
 
@@ -145,9 +149,15 @@ class ReasonForm(forms.Form):
             del self.fields["acknowledgement"]
 
 
-def _target(scope: str, name: str | None, symbol: str | None, pk: int | None) -> Target:
+def _target(
+    scope: str, name: str | None, symbol: str | None, pk: int | None, version: int | None = None
+) -> Target:
     if scope == ALERT:
         return Target(alert=get_object_or_404(Alert, pk=pk))
+    if scope == PARAMS:
+        account = get_object_or_404(Account, name=name)
+        get_object_or_404(ParamSet, account=account, version=version)
+        return Target(account=account, version=version)
     if scope in (ACCOUNT, POSITION):
         account = get_object_or_404(Account, name=name)
         if scope == POSITION and symbol not in account.symbols:
@@ -182,6 +192,7 @@ def action(
     name: str | None = None,
     symbol: str | None = None,
     pk: int | None = None,
+    version: int | None = None,
 ) -> HttpResponse:
     """Confirm (GET) and run (POST) the action ``key`` of ``scope`` (set by the URL) on its
     target. 404 for an action of another scope or a missing target, 403 without the action's
@@ -191,7 +202,7 @@ def action(
         raise Http404(f"no console action {key} here")
     if not request.user.has_perm(spec.permission):
         raise PermissionDenied(f"{spec.title} needs the permission {spec.permission}")
-    target = _target(spec.scope, name, symbol, pk)
+    target = _target(spec.scope, name, symbol, pk, version)
     form = ReasonForm(
         request.POST if request.method == "POST" else None, acknowledgement=spec.acknowledgement
     )

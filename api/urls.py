@@ -5,7 +5,17 @@ from __future__ import annotations
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from api.apis import accounts, backtests, control, health, records, reports, sweeps, trading
+from api.apis import (
+    accounts,
+    adaptive,
+    backtests,
+    control,
+    health,
+    records,
+    reports,
+    sweeps,
+    trading,
+)
 
 app_name = "api"
 
@@ -19,6 +29,8 @@ urlpatterns = [
     path("accounts/<str:name>/pnl/", reports.PnlApi.as_view(), name="pnl"),
     path("accounts/<str:name>/pnl/symbols/", reports.PnlSymbolsApi.as_view(), name="pnl-symbols"),
     path("accounts/<str:name>/equity/", reports.EquityApi.as_view(), name="equity"),
+    path("accounts/<str:name>/params/", adaptive.ParamVersionListApi.as_view(), name="params"),
+    path("accounts/<str:name>/universe/", adaptive.UniverseApi.as_view(), name="universe"),
     path("orders/", trading.OrderListApi.as_view(), name="orders"),
     path("fills/", trading.FillListApi.as_view(), name="fills"),
     path("cycles/", trading.CycleListApi.as_view(), name="cycles"),

@@ -113,7 +113,9 @@ def adaptive_load(*, account: Account, limits: RiskLimits, now_ms: int) -> Adapt
     )
     started = state is None
     if state is None:
-        state = adaptation_start(_initial_params(governance, limits), bounds=bounds, now_ms=now_ms)
+        state = adaptation_start(
+            adaptation_initial_params(governance, limits), bounds=bounds, now_ms=now_ms
+        )
     return replace(
         context,
         policy=policy,
@@ -135,7 +137,10 @@ def stored_state_parse(parse, data: Mapping | None, name: str):
         raise ApplicationError(f"account {name} is malformed: {exc!r}") from None
 
 
-def _initial_params(governance: UniverseGovernance | None, limits: RiskLimits) -> dict:
+def adaptation_initial_params(governance: UniverseGovernance | None, limits: RiskLimits) -> dict:
+    """The first parameter version's fields: what ``governance`` (or the default policies)
+    and ``limits`` hold; without governance only the fields that still act
+    (:data:`UNGOVERNED_FIELDS`). Paper, live and backtests start adaptation from it."""
     base = governance or UniverseGovernance()
     params = params_read(scoring=base.scoring, governance=base.governance, limits=limits)
     if governance is None:

@@ -31,6 +31,8 @@ FLAGS = {
     "fee_maker_bps": "--fee-maker-bps",
     "fee_taker_bps": "--fee-taker-bps",
     "fill_model": "--fill-model",
+    "universe": "--universe",
+    "adaptation": "--adaptation",
     "enabled": "--enable",
     "reason": "--reason",
 }
@@ -54,6 +56,14 @@ class Command(BaseCommand):
         )
         parser.add_argument("--params", help="strategy parameters as a JSON object")
         parser.add_argument("--risk", help="risk limit overrides as a JSON object")
+        parser.add_argument(
+            "--universe",
+            help='universe governance as a JSON object, e.g. {"enabled": true, "size": 3}',
+        )
+        parser.add_argument(
+            "--adaptation",
+            help='bounded parameter adaptation as a JSON object, e.g. {"enabled": true}',
+        )
         parser.add_argument(
             "--symbols", help="comma-separated pairs with one quote: BTC_TRY,ETH_TRY"
         )
@@ -106,6 +116,9 @@ def _values(options: dict) -> dict[str, object]:
         values["params"] = _json_object("--params", options["params"])
     if options["risk"] is not None:
         values["risk"] = _json_object("--risk", options["risk"])
+    for field in ("universe", "adaptation"):
+        if options[field] is not None:
+            values[field] = _json_object(FLAGS[field], options[field])
     if options["balance"]:
         values["initial_balances"] = _balances(options["balance"])
     for field in ("fee_maker_bps", "fee_taker_bps"):
@@ -180,6 +193,8 @@ def _as_dict(account: Account, verb: str) -> dict[str, object]:
         "fee_maker_bps": _plain(account.fee_maker_bps),
         "fee_taker_bps": _plain(account.fee_taker_bps),
         "fill_model": account.fill_model,
+        "universe": account.universe,
+        "adaptation": account.adaptation,
         "enabled": account.enabled,
         "stop_entries": account.stop_entries,
         "api_key_id": account.api_key_id,

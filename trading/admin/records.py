@@ -22,6 +22,7 @@ from trading.models import (
     PaperOrder,
     PaperTrade,
     PaperVenue,
+    ParamSet,
 )
 
 
@@ -162,3 +163,20 @@ class PaperTradeAdmin(InstrumentStepsMixin, ReadOnlyAdmin):
     price_shown = decimal_column("price", step="_tick")
     quantity_shown = decimal_column("quantity", step="_step")
     fee_shown = decimal_column("fee")
+
+
+@admin.register(ParamSet)
+class ParamSetAdmin(ReadOnlyAdmin):
+    """Adaptive parameter versions (written by the cycles; rollback and pin are on the
+    account's console page)."""
+
+    list_display = (
+        "account",
+        "backtest_run",
+        "version",
+        "status",
+        "reason",
+        "outcome",
+        "created_at",
+    )
+    list_filter = ("status", "account")

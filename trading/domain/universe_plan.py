@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from trading.domain.adaptation import CycleOutcome
-from trading.domain.adaptation_bounds import Params, params_apply
+from trading.domain.adaptation_bounds import Params, params_apply, params_read
 from trading.domain.market import MarketSnapshot
 from trading.domain.risk import Denial, Mode, RiskLimits
 from trading.domain.rules import ExchangeRules
@@ -40,6 +40,8 @@ if TYPE_CHECKING:  # the planner imports this module
 HUNDRED = Decimal(100)
 # Denials that mean the cycle hit its order cap: adaptation counts the cycle as throttled.
 THROTTLE_CODES = frozenset({"MAX_ORDERS_PER_CYCLE"})
+# Without governance the universe fields would change nothing: adaptation keeps to these.
+UNGOVERNED_FIELDS = ("max_orders_per_cycle", "turnover_cap")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,19 @@ def governance_params_apply(
         params, scoring=base.scoring, governance=base.governance, limits=limits
     )
     return (None if governance is None else UniverseGovernance(scoring, policy)), limits
+
+
+def adaptation_initial_params(
+    governance: UniverseGovernance | None, limits: RiskLimits
+) -> dict[str, Decimal]:
+    """The first parameter version's fields: what ``governance`` (or the default policies)
+    and ``limits`` hold; without governance only the fields that still act
+    (:data:`UNGOVERNED_FIELDS`). Paper, live and backtests start adaptation from it."""
+    base = governance or UniverseGovernance()
+    params = params_read(scoring=base.scoring, governance=base.governance, limits=limits)
+    if governance is None:
+        params = {k: v for k, v in params.items() if k in UNGOVERNED_FIELDS}
+    return params
 
 
 def universe_plan(

@@ -37,7 +37,7 @@ from trading.domain.adaptation import (
     adaptation_state_from_json,
     adaptation_step,
 )
-from trading.domain.adaptation_bounds import FieldBound, Params, adaptable_bounds, params_read
+from trading.domain.adaptation_bounds import FieldBound, Params, adaptable_bounds
 from trading.domain.orders import OrderStatus
 from trading.domain.planner import CyclePlan
 from trading.domain.risk import RiskLimits
@@ -47,7 +47,11 @@ from trading.domain.universe_governance import (
     UniverseState,
     universe_state_from_json,
 )
-from trading.domain.universe_plan import UniverseGovernance, cycle_outcome
+from trading.domain.universe_plan import (  # adaptation_initial_params: re-exported
+    UniverseGovernance,
+    adaptation_initial_params,
+    cycle_outcome,
+)
 from trading.domain.universe_scoring import RejectRecord, symbol_rejects_count
 from trading.models import Account, Alert, Cycle, Order, ParamSet
 from trading.services.adaptive_config import (
@@ -59,8 +63,6 @@ from trading.services.audit import audit_record
 
 DEGRADED_ALERT_KINDS = ("CLOCK_SKEW", "CYCLE_FAILURES")
 FREEZE_CODES = frozenset({"KEPT_DEGRADED", "KEPT_STALE", "KEPT_CHURN_CAP"})
-# Without governance the universe fields would change nothing: adaptation keeps to these.
-UNGOVERNED_FIELDS = ("max_orders_per_cycle", "turnover_cap")
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,17 +137,6 @@ def stored_state_parse(parse, data: Mapping | None, name: str):
         return parse(data)
     except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
         raise ApplicationError(f"account {name} is malformed: {exc!r}") from None
-
-
-def adaptation_initial_params(governance: UniverseGovernance | None, limits: RiskLimits) -> dict:
-    """The first parameter version's fields: what ``governance`` (or the default policies)
-    and ``limits`` hold; without governance only the fields that still act
-    (:data:`UNGOVERNED_FIELDS`). Paper, live and backtests start adaptation from it."""
-    base = governance or UniverseGovernance()
-    params = params_read(scoring=base.scoring, governance=base.governance, limits=limits)
-    if governance is None:
-        params = {k: v for k, v in params.items() if k in UNGOVERNED_FIELDS}
-    return params
 
 
 def _rejects(account: Account, now_ms: int) -> dict[Symbol, int]:

@@ -31,7 +31,14 @@ from replay.models import (
     RunStatus,
     Sweep,
 )
-from replay.selectors import backtest_metrics, backtest_quote, backtest_title, window_text
+from replay.selectors import (
+    backtest_events,
+    backtest_metrics,
+    backtest_param_versions,
+    backtest_quote,
+    backtest_title,
+    window_text,
+)
 from replay.sweep_selectors import RankedRun, sweep_ranking
 from trading.templatetags.meva_numbers import DASH, format_money, format_qty
 
@@ -231,6 +238,8 @@ class BacktestRunAdmin(ReadOnlyAdmin):
             "inputs": self._inputs(run),
             "running": run.status not in console.TERMINAL,
             "progress_url": reverse("admin:replay_backtestrun_progress", args=[run.pk]),
+            "param_versions": backtest_param_versions(run),
+            "events": backtest_events(run),
         }
 
     def _inputs(self, run: BacktestRun) -> list[tuple[str, object]]:
@@ -241,6 +250,11 @@ class BacktestRunAdmin(ReadOnlyAdmin):
             ("Strategy", run.strategy),
             ("Parameters", json.dumps(run.params, sort_keys=True)),
             ("Risk limits", json.dumps(run.risk_limits, sort_keys=True)),
+            (
+                "Universe governance",
+                json.dumps(run.universe, sort_keys=True) if run.universe else "off",
+            ),
+            ("Adaptation", json.dumps(run.adaptation, sort_keys=True) if run.adaptation else "off"),
             ("Fill model", run.fill_model),
             (
                 "Fees maker / taker",

@@ -86,6 +86,17 @@ class BacktestRun(models.Model):
     strategy = models.CharField(max_length=64)
     params = models.JSONField(default=dict)
     risk_limits = models.JSONField(default=dict)
+    universe = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="universe governance settings (as an account's; {} = off)",
+    )
+    adaptation = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="parameter adaptation settings (as an account's; {} = off); the versions "
+        "are the run's ParamSet rows",
+    )
     fill_model = models.CharField(max_length=16)
     fee_maker_bps = models.DecimalField(max_digits=10, decimal_places=4)
     fee_taker_bps = models.DecimalField(max_digits=10, decimal_places=4)
@@ -215,6 +226,11 @@ class BacktestCycle(models.Model):
     orders = models.JSONField(default=list, blank=True)
     denials = models.JSONField(default=list, blank=True)
     fills = models.PositiveIntegerField(default=0)
+    events = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="governed universe and parameter adaptation events, as text",
+    )
 
     class Meta:
         ordering = ["run", "seq"]

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from replay.domain.series import CurvePoint, series_curve
-from replay.models import BacktestRun, BacktestSeries
+from replay.models import BacktestCycle, BacktestRun, BacktestSeries
+from trading.models import ParamSet
 from trading.templatetags.meva_numbers import DASH, format_money
 
 CURVE_POINTS = 1000
+EVENTS_SHOWN = 500
 COMPARE_MAX_RUNS = 10
 
 
@@ -182,3 +185,61 @@ def window_text(run: BacktestRun) -> str:
     start = "first bar" if run.start is None else f"{run.start:%Y-%m-%d %H:%M}"
     end = "last bar" if run.end is None else f"{run.end:%Y-%m-%d %H:%M}"
     return f"{start} → {end}"
+
+
+@dataclass(frozen=True, slots=True)
+class ParamVersionRow:
+    """One parameter version of an adapting run, for the run page: ``changes`` the fields
+    that differ from its parent as ``(name, before, after)`` texts."""
+
+    version: int
+    parent: int | None
+    status: str
+    reason: str
+    created: str
+    changes: list[tuple[str, str, str]]
+
+
+def backtest_param_versions(run: BacktestRun) -> list[ParamVersionRow]:
+    """The run's ``ParamSet`` rows, oldest first, each with its diff from its parent."""
+    sets = list(ParamSet.objects.filter(backtest_run=run).order_by("version"))
+    by_id = {p.pk: p for p in sets}
+    rows = []
+    for p in sets:
+        parent = by_id.get(p.parent_id)
+        before = parent.params if parent is not None else {}
+        changes = [
+            (name, str(before.get(name, DASH)), str(value))
+            for name, value in sorted(p.params.items())
+            if parent is not None and before.get(name) != value
+        ]
+        created = datetime.fromtimestamp(p.created_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
+        rows.append(
+            ParamVersionRow(
+                p.version,
+                None if parent is None else parent.version,
+                p.status,
+                p.reason,
+                created,
+                changes,
+            )  # fmt: skip
+        )
+    return rows
+
+
+def backtest_events(run: BacktestRun, limit: int = EVENTS_SHOWN) -> list[tuple[str, int, str]]:
+    """The first ``limit`` governed universe and adaptation events of the run as
+    ``(time UTC, cycle, event text)``, in order."""
+    rows = (
+        BacktestCycle.objects.filter(run=run)
+        .exclude(events=[])
+        .order_by("seq")
+        .values_list("ts", "seq", "events")
+    )
+    out: list[tuple[str, int, str]] = []
+    for ts, seq, events in rows.iterator(chunk_size=500):
+        for event in events:
+            out.append((ts.strftime("%Y-%m-%d %H:%M"), seq, event))
+            if len(out) >= limit:
+                return out
+    return out

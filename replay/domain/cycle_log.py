@@ -56,11 +56,16 @@ class CycleRecord(NamedTuple):
     cancels: tuple[Cancel, ...]
     denials: tuple[Denial, ...]
     fills: int
+    events: tuple[str, ...] = ()  # governed universe and adaptation events, as text
 
     @property
     def decided(self) -> bool:
-        """True when the cycle produced an intent, order, cancel, denial or fill."""
-        return bool(self.intents or self.orders or self.cancels or self.denials or self.fills)
+        """True when the cycle produced an intent, order, cancel, denial, fill or a governed
+        universe or parameter event."""
+        return bool(
+            self.intents or self.orders or self.cancels or self.denials or self.fills
+            or self.events
+        )  # fmt: skip
 
 
 class CycleLog(Sequence[CycleRecord]):

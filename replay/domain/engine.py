@@ -40,7 +40,8 @@ import gc
 import hashlib
 import time
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
@@ -54,10 +55,18 @@ from replay.domain.band_scan import BandBlocks, BandScan
 from replay.domain.cycle_log import CycleLog, CycleRecord
 from replay.domain.dataset import ReplayDataset
 from replay.domain.metrics import RoundTrip, round_trips, sharpe_ratio, win_rate
+from trading.domain.adaptation import (
+    AdaptationPolicy,
+    AdaptationState,
+    ParamVersion,
+    adaptation_start,
+    adaptation_step,
+)
+from trading.domain.adaptation_bounds import FieldBound
 from trading.domain.cycle import CycleSetup, VenueSnapshot, cycle_inputs_build, fill_from_trade
 from trading.domain.market import MarketSnapshot
 from trading.domain.orders import OrderType, Side
-from trading.domain.planner import CyclePlan, plan_cycle
+from trading.domain.planner import INITIAL_UNIVERSE, NO_REJECTS, CyclePlan, plan_cycle
 from trading.domain.risk import (
     Denial,
     RiskLimits,
@@ -69,6 +78,7 @@ from trading.domain.strategies.base import Strategy
 from trading.domain.strategies.signals import EVERY_BAR, SignalBars
 from trading.domain.symbols import Symbol
 from trading.domain.universe import UniverseLimits
+from trading.domain.universe_plan import UniverseGovernance, cycle_outcome
 from trading.domain.venue import FillModel, SimulatedVenue
 
 EMPTY: tuple = ()
@@ -112,6 +122,15 @@ class BacktestConfig:
     account: str = "backtest"
     trading_tz: str = "Europe/Istanbul"
     fast_path: bool = True
+    # Issue 11, both off by default (a run without them is unchanged): a governed universe
+    # (scoring and governance over a carried state) and parameter adaptation starting from
+    # ``adaptation_params`` within ``adaptation_bounds``. Either plans every cycle (the
+    # governance state and the adaptation window advance every cycle, as in paper trading).
+    universe_governance: UniverseGovernance | None = None
+    adaptation: AdaptationPolicy | None = None
+    adaptation_params: Mapping[str, Decimal | int] | None = None
+    adaptation_bounds: Mapping[str, FieldBound] | None = None
+    reject_window_ms: int = 3_600_000
 
 
 @dataclass(slots=True)
@@ -135,6 +154,7 @@ class BacktestResult:
     fingerprint: str
     elapsed_s: float
     venue_balances: dict[str, Decimal] = field(default_factory=dict)
+    param_versions: tuple[ParamVersion, ...] = ()  # with adaptation: every version, final status
 
     @property
     def return_pct(self) -> Decimal:
@@ -228,7 +248,20 @@ class _Run:
         self.times = _timeline(dataset, config)
         if not self.times:
             raise BacktestError("no bars between the requested start and end")
-        self.fast_path = config.fast_path
+        self.governed = config.universe_governance is not None
+        self.adapting = config.adaptation is not None and config.adaptation.enabled
+        self.fast_path = config.fast_path and not (self.governed or self.adapting)
+        self.universe_state = INITIAL_UNIVERSE
+        self.universe_outcome = ""
+        self.rejects: deque[tuple[int, Symbol]] = deque()  # (cycle ms, symbol) of venue rejects
+        self.previous_equity: Decimal | None = None
+        self.adaptation_state: AdaptationState | None = None
+        if self.adapting:
+            self.adaptation_state = adaptation_start(
+                config.adaptation_params or {},
+                bounds=config.adaptation_bounds or {},
+                now_ms=self.times[0] + dataset.interval_ms,
+            )
         self.exit_band = getattr(config.strategy, "exit_band", None)
         masks = _signal_masks(dataset, config) if config.fast_path else {}
         self.feeds = [
@@ -268,6 +301,7 @@ class _Run:
             fee_maker_bps=config.fee_maker_bps,
             fee_taker_bps=config.fee_taker_bps,
             universe_limits=config.universe_limits,
+            universe_governance=config.universe_governance,
         )
         self.now = 0  # the replay clock: the current cycle's time, epoch ms
         self.execute = execute
@@ -292,15 +326,20 @@ class _Run:
             venue.open_orders() if venue.has_any_open_orders() else EMPTY,
             trades,
         )
+        setup = self.setup
+        if self.adaptation_state is not None:
+            setup = setup._replace(params=self.adaptation_state.active_version.params)
         inputs = cycle_inputs_build(
             now_ms=now,
-            setup=self.setup,
+            setup=setup,
             venue=snapshot,
             market=market,
             rules=self.dataset.rules,
             portfolio=self.portfolio,
             risk_state=self.risk_state,
             trading_day=self.day_clock.day_of(now),
+            universe_state=self.universe_state,
+            symbol_rejects=self._recent_rejects(now) if self.governed else NO_REJECTS,
         )
         new_fills = inputs.fills
         self.fills.extend(new_fills)
@@ -310,6 +349,9 @@ class _Run:
         self.portfolio = plan.portfolio
         self.risk_state = plan.risk_state
         self.drawdown = drawdown_update(self.drawdown, plan.equity)
+        events = (
+            self._govern_and_adapt(plan, denials, seq) if self.governed or self.adapting else ()
+        )
         record = CycleRecord(
             seq,
             now,
@@ -324,10 +366,64 @@ class _Run:
             plan.cancels,
             denials,
             len(new_fills),
+            events,
         )
         self.log.append(record)
         self._hash(record, new_fills, mode_changed)
         return seq + 1
+
+    def _recent_rejects(self, now: int) -> dict[Symbol, int]:
+        """Venue rejects per symbol over the last ``reject_window_ms`` (scoring, spikes)."""
+        rejects, since = self.rejects, now - self.config.reject_window_ms
+        while rejects and rejects[0][0] <= since:
+            rejects.popleft()
+        counts: dict[Symbol, int] = {}
+        for _, symbol in rejects:
+            counts[symbol] = counts.get(symbol, 0) + 1
+        return counts
+
+    def _govern_and_adapt(
+        self, plan: CyclePlan, denials: tuple[Denial, ...], seq: int
+    ) -> tuple[str, ...]:
+        """Carry the governed universe state and take the adaptation step after a planned
+        cycle, as paper cycles do (``trading.services.adaptive``); returns the cycle's events
+        as text (``universe <CODE> [<symbol>] [<detail>]``, ``<action> <REASON> v<from>->v<to>
+        [<field>=<before>-><after>...]``)."""
+        events: list[str] = []
+        rejected = [d for d in denials if d.code.startswith("VENUE_") and d.symbol is not None]
+        self.rejects.extend((plan.now_ms, d.symbol) for d in rejected)
+        if plan.universe_state is not None:
+            self.universe_state = plan.universe_state
+            repeated = plan.universe_outcome == self.universe_outcome
+            self.universe_outcome = plan.universe_outcome
+            for event in plan.universe_events:
+                if repeated and event.code.startswith("KEPT_"):
+                    continue  # a freeze is recorded when it begins, not every cycle it lasts
+                symbol = "" if event.symbol is None else f" {event.symbol}"
+                detail = f" {event.detail}" if event.detail else ""
+                events.append(f"universe {event.code}{symbol}{detail}")
+        state = self.adaptation_state
+        if state is not None:
+            if seq == 0:
+                events.append(f"params.start INITIAL v0->v{state.active}")
+            outcome = cycle_outcome(
+                plan,
+                drawdown_pct=self.drawdown.drawdown_pct,
+                previous_equity=self.previous_equity,
+                rejects=len(rejected),
+            )
+            step = adaptation_step(
+                state, outcome, policy=self.config.adaptation, bounds=self.config.adaptation_bounds
+            )
+            self.adaptation_state = step.state
+            for event in step.events:
+                changes = "".join(f" {c.name}={c.before}->{c.after}" for c in event.changes)
+                events.append(
+                    f"{event.action} {event.reason} v{event.from_version}->v{event.to_version}"
+                    f"{changes}"
+                )
+        self.previous_equity = plan.equity
+        return tuple(events)
 
     def _quiet_run(self, seq: int) -> int:
         """Record quiet cycles from ``seq`` on; returns the first cycle the planner must run.
@@ -562,10 +658,14 @@ class _Run:
         Decisions are mode changes, intents, orders, cancels, denials and fills, so a quiet
         cycle (fast path) and an empty planned cycle hash alike.
         """
-        if not (mode_changed or record.intents or record.denials or record.cancels or fills):
+        if not (
+            mode_changed or record.intents or record.denials or record.cancels or fills
+            or record.events
+        ):  # fmt: skip
             return
         lines = [f"{record.now_ms}|{record.mode}|{','.join(record.mode_reasons)}"]
         lines.extend(canonical_decisions(record, fills))
+        lines.extend(f"G|{event}" for event in record.events)  # only with issue 11 features
         self.hasher.update(("\n".join(lines) + "\n").encode())
 
     def result(self, elapsed: float) -> BacktestResult:
@@ -574,6 +674,11 @@ class _Run:
                 f"P|{symbol}|{position.quantity}|{position.average_cost}|{position.realized_pnl}\n".encode()
             )
         self.hasher.update(f"C|{self.portfolio.cash}|{self.portfolio.fees_paid}\n".encode())
+        versions = () if self.adaptation_state is None else self.adaptation_state.versions
+        for version in versions:  # the fingerprint covers the parameter versions
+            params = ",".join(f"{k}={version.params[k]}" for k in sorted(version.params))
+            line = f"V|{version.number}|{version.parent}|{version.status.value}|{version.reason}"
+            self.hasher.update(f"{line}|{params}\n".encode())
         self.hasher.update(f"E|{self.log.equity[-1]}|{self.drawdown.max_drawdown_pct}\n".encode())
         bars = sum(feed.p - feed.first_p for feed in self.feeds)
         equity = self.log.equity
@@ -597,6 +702,7 @@ class _Run:
             fingerprint=self.hasher.hexdigest(),
             elapsed_s=elapsed,
             venue_balances=balances,
+            param_versions=versions,
         )
 
 

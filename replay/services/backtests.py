@@ -28,7 +28,7 @@ import json
 import time
 import traceback
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -50,11 +50,21 @@ from replay.models import (
     RunStatus,
 )
 from replay.services.datasets import dataset_load
+from trading.domain.adaptation_bounds import adaptable_bounds
 from trading.domain.decimals import decimal_trim
 from trading.domain.strategies.base import StrategyParamError
 from trading.domain.strategies.registry import build_strategy
 from trading.domain.venue import FillModel
 from trading.exchange.simulated import SimulatedExchange
+from trading.models import ParamSet
+from trading.services.adaptive import adaptation_initial_params
+from trading.services.adaptive_config import (
+    adaptation_config_clean,
+    adaptation_policy_build,
+    reject_window_ms,
+    universe_config_clean,
+    universe_governance_build,
+)
 from trading.services.execution import plan_execute
 from trading.services.risk import risk_limits_from_settings
 
@@ -77,6 +87,10 @@ class BacktestRequest:
     start: datetime | None = None
     end: datetime | None = None
     fast_path: bool = True  # False plans every cycle in full (same results; debugging, benchmarks)
+    # Issue 11 (README "Universe governance and adaptation in backtests"): the settings an
+    # account takes (``trading.services.adaptive_config``); empty = off, the run unchanged.
+    universe: Mapping[str, object] = field(default_factory=dict)
+    adaptation: Mapping[str, object] = field(default_factory=dict)
 
 
 def backtest_run(*, request: BacktestRequest, progress: ProgressFn | None = None) -> BacktestRun:
@@ -108,7 +122,11 @@ def backtest_create(*, request: BacktestRequest) -> BacktestRun:
     limits = risk_limits_from_settings(request.risk)
     if request.initial_cash <= 0:
         raise ApplicationError("initial cash must be positive")
+    universe = universe_config_clean(dict(request.universe)) if request.universe else {}
+    adaptation = adaptation_config_clean(dict(request.adaptation)) if request.adaptation else {}
     return BacktestRun.objects.create(
+        universe=universe,
+        adaptation=adaptation,
         dataset=request.dataset,
         dataset_fingerprint=request.dataset.fingerprint,
         strategy=strategy.name,
@@ -168,6 +186,7 @@ def backtest_execute(
             account="backtest",
             fast_path=fast_path,
         )
+        config = _with_governance_and_adaptation(config, run)
         dataset = dataset_load(run.dataset)
         result = run_backtest(
             dataset,
@@ -181,6 +200,28 @@ def backtest_execute(
         _mark_failed(run, exc)
         raise
     return run
+
+
+def _with_governance_and_adaptation(config: BacktestConfig, run: BacktestRun) -> BacktestConfig:
+    """``config`` with the run's universe governance and adaptation (stored cleaned), built
+    as for an account (``trading.services.adaptive_config``): the first parameter version
+    is what the settings and limits give (``trading.services.adaptive``)."""
+    quote = run.dataset.quote_asset
+    governance = universe_governance_build(run.universe or {}, config.limits, quote=quote)
+    policy = None
+    params = bounds = None
+    if (run.adaptation or {}).get("enabled"):
+        policy = adaptation_policy_build(run.adaptation)
+        bounds = adaptable_bounds(turnover_cap_max=config.limits.max_cycle_notional)
+        params = adaptation_initial_params(governance, config.limits)
+    return replace(
+        config,
+        universe_governance=governance,
+        adaptation=policy,
+        adaptation_params=params,
+        adaptation_bounds=bounds,
+        reject_window_ms=reject_window_ms(run.universe or {}),
+    )
 
 
 class ProgressRecorder:
@@ -259,6 +300,7 @@ def _store(run: BacktestRun, result: BacktestResult) -> None:
         rows_write(BacktestTrade, TRADE_FIELDS, _trade_rows(run, result))
         rows_write(BacktestCycle, CYCLE_FIELDS, _cycle_rows(run, result))
         backtest_series_store(run=run, log=result.cycles)
+        _param_sets_store(run, result)
         run.persist_s = (timezone.now() - started).total_seconds()
         _apply_summary(run, result)
         run.save()
@@ -319,7 +361,7 @@ TRADE_FIELDS = (
 )  # fmt: skip
 CYCLE_FIELDS = (
     "run_id", "seq", "ts", "mode", "mode_reasons", "equity", "cash", "drawdown_pct", "universe",
-    "intents", "orders", "denials", "fills",
+    "intents", "orders", "denials", "fills", "events",
 )  # fmt: skip
 SIX_PLACES = Decimal("0.000001")
 
@@ -373,8 +415,23 @@ def _cycle_rows(run: BacktestRun, result: BacktestResult) -> Iterator[tuple]:
             run_id, c.seq, _dt(c.now_ms), c.mode, list(c.mode_reasons), c.equity, c.cash,
             c.drawdown_pct.quantize(SIX_PLACES), universe_json,
             [_intent_json(i) for i in c.intents], orders, [d.as_dict() for d in c.denials],
-            c.fills,
+            c.fills, list(c.events),
         )  # fmt: skip
+
+
+def _param_sets_store(run: BacktestRun, result: BacktestResult) -> None:
+    """One ``ParamSet`` row per parameter version of an adapting run (final statuses)."""
+    rows: dict[int, ParamSet] = {}
+    for version in result.param_versions:
+        rows[version.number] = ParamSet.objects.create(
+            backtest_run=run,
+            version=version.number,
+            params={name: str(version.params[name]) for name in sorted(version.params)},
+            parent=rows.get(version.parent) if version.parent is not None else None,
+            status=version.status.value,
+            reason=version.reason,
+            created_ms=version.created_ms,
+        )
 
 
 def _intent_json(intent) -> dict[str, object]:

@@ -29,6 +29,7 @@ from replay.services.backtests import backtest_series_store
 from trading.domain.orders import Side
 from trading.domain.symbols import Symbol
 from trading.models import (
+    Account,
     Candle,
     Cycle,
     Instrument,
@@ -37,6 +38,7 @@ from trading.models import (
     PaperOrder,
     PaperTrade,
     PaperVenue,
+    ParamSet,
     TradingControl,
 )
 from trading.services.accounts import account_create
@@ -167,6 +169,10 @@ def operations() -> None:
         symbol="BTC_TRY", interval_s=60, ts_ms=T0, open=1, high=1, low=1, close=1, volume=1
     )
     PaperVenue.objects.create(account="paper")
+    ParamSet.objects.create(
+        account=Account.objects.get(name="paper"), version=1, params={"universe_size": "2"},
+        status="good", reason="INITIAL",
+    )  # fmt: skip
     PaperBalance.objects.create(account="paper", asset="TRY", free=D(80), locked=D(0))
     PaperOrder.objects.create(
         account="paper",

@@ -19,6 +19,11 @@ from trading.domain.bounds import BoundError, bounded, instant
 from trading.domain.jsonsafe import JsonRejected, json_object_loads
 from trading.domain.strategies.registry import STRATEGY_REGISTRY
 from trading.domain.venue import FillModel
+from trading.services.adaptive_config import (
+    AdaptiveConfigError,
+    adaptation_config_clean,
+    universe_config_clean,
+)
 
 SUMMARY_ROWS = (
     ("bars", "bars"),
@@ -90,6 +95,20 @@ class Command(BaseCommand):
             help="plan every cycle in full, quiet ones too (same results, slower; for debugging "
             "and benchmarks)",
         )
+        parser.add_argument(
+            "--universe",
+            metavar="JSON",
+            help="govern the universe as an account would (scoring, top N, churn cap...), e.g. "
+            '\'{"size": 2, "max_changes_per_day": 2}\' (README "Universe governance")',
+        )
+        parser.add_argument(
+            "--adapt",
+            nargs="?",
+            const="{}",
+            metavar="JSON",
+            help="adapt parameters within bounds as an account would, optionally with the "
+            "adaptation settings, e.g. '{\"window_cycles\": 3}'",
+        )
         parser.add_argument("--json", action="store_true", help="print the summary as JSON last")
 
     def handle(self, *args, **options) -> None:
@@ -133,6 +152,8 @@ class Command(BaseCommand):
             start=_datetime("--start", options["start"]),
             end=_datetime("--end", options["end"]),
             fast_path=not options["no_fast_path"],
+            universe=_settings("--universe", "universe", options["universe"]),
+            adaptation=_settings("--adapt", "adaptation", options["adapt"]),
         )
 
     def _print_table(self, run, summary: dict) -> None:
@@ -144,6 +165,18 @@ class Command(BaseCommand):
         for label, key in SUMMARY_ROWS:
             value = summary[key]
             self.stdout.write(f"  {label:<{width}}  {'-' if value is None else value}")
+
+
+def _settings(flag: str, field: str, text: str | None) -> dict:
+    """The ``universe`` or ``adaptation`` settings of ``flag`` (enabled), cleaned as an
+    account's; ``{}`` without the flag. A bad key or value names the flag and the key."""
+    if text is None:
+        return {}
+    clean = universe_config_clean if field == "universe" else adaptation_config_clean
+    try:
+        return clean({**_json_object(flag, text), "enabled": True})
+    except AdaptiveConfigError as exc:
+        raise CommandError(f"{flag}: {exc.problem}") from None
 
 
 def _json_object(flag: str, text: str) -> dict:

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.permissions import IsAdminUser
@@ -29,6 +29,7 @@ from replay.selectors import backtest_curve
 from replay.services.backtests import BacktestRequest, backtest_queue
 from trading.domain.strategies.registry import STRATEGY_REGISTRY
 from trading.domain.venue import FillModel
+from trading.models import ParamSet
 
 DEFAULT_POINTS = 500
 MAX_POINTS = 10_000
@@ -56,7 +57,7 @@ class BacktestRunSerializer(serializers.ModelSerializer):
             "status", "error", "created_at", "started_at", "finished_at", "elapsed_s",
             "persist_s", "cycles", "symbols", "bars", "trades", "fills", "fees", "final_equity",
             "return_pct", "max_drawdown_pct", "sharpe", "win_rate", "cycles_per_s", "fingerprint",
-            "sweep",
+            "sweep", "universe", "adaptation",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -70,13 +71,31 @@ class BacktestPointSerializer(serializers.Serializer):
     drawdown_pct = DecimalString()
 
 
+class ParamVersionSerializer(serializers.ModelSerializer):
+    """One parameter version of an adapting run (``params`` field -> decimal string)."""
+
+    parent = serializers.IntegerField(source="parent.version", allow_null=True, default=None)
+
+    class Meta:
+        model = ParamSet
+        fields = ["version", "parent", "status", "reason", "created_ms", "params"]
+        read_only_fields = fields
+
+
 class BacktestCurveSerializer(BacktestRunSerializer):
     cycles_total = serializers.IntegerField(source="curve_total", read_only=True)
     equity = BacktestPointSerializer(source="curve", many=True, read_only=True)
+    param_versions = serializers.SerializerMethodField()
 
     class Meta(BacktestRunSerializer.Meta):
-        fields = [*BacktestRunSerializer.Meta.fields, "cycles_total", "equity"]
+        fields = [*BacktestRunSerializer.Meta.fields, "cycles_total", "equity", "param_versions"]
         read_only_fields = fields
+
+    @extend_schema_field(ParamVersionSerializer(many=True))
+    def get_param_versions(self, run: BacktestRun) -> list[dict]:
+        """The run's parameter versions, oldest first (``[]`` without ``adaptation``)."""
+        sets = ParamSet.objects.filter(backtest_run=run).select_related("parent")
+        return ParamVersionSerializer(sets.order_by("version"), many=True).data
 
 
 def _with_curve(run: BacktestRun, points: int) -> BacktestRun:
@@ -130,6 +149,14 @@ class BacktestListCreateApi(ListAPIView):
         )  # fmt: skip
         start = InstantField(required=False, allow_null=True, default=None)
         end = InstantField(required=False, allow_null=True, default=None)
+        universe = serializers.DictField(
+            required=False, default=dict,
+            help_text="universe governance settings, as an account's (given = enabled)",
+        )  # fmt: skip
+        adaptation = serializers.DictField(
+            required=False, default=dict,
+            help_text="parameter adaptation settings, as an account's (given = enabled)",
+        )  # fmt: skip
 
         def validate_dataset(self, name: str) -> Dataset:
             dataset = Dataset.objects.filter(name=name).first()
@@ -181,6 +208,8 @@ class BacktestListCreateApi(ListAPIView):
                 max_volume_share=share if share > 0 else None,
                 start=data["start"],
                 end=data["end"],
+                universe={"enabled": True, **data["universe"]} if data["universe"] else {},
+                adaptation={"enabled": True, **data["adaptation"]} if data["adaptation"] else {},
             )
         )
         return Response(BacktestRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)

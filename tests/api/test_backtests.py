@@ -118,3 +118,28 @@ def test_list_detail_and_compare(dataset, staff_client) -> None:
     missing = staff_client.get(f"/api/v1/backtests/compare/?ids={a.pk},999999")
     assert missing.status_code == 400
     assert staff_client.get("/api/v1/backtests/999999/").status_code == 404
+
+
+def test_a_run_with_universe_and_adaptation_lists_its_parameter_versions(
+    dataset, controller_client, staff_client, django_capture_on_commit_callbacks
+) -> None:
+    body = {
+        "dataset": "usdt", "strategy": "sma_cross", "end": END,
+        "universe": {"size": 2, "max_changes_per_day": 2},
+        "adaptation": {"window_cycles": 3, "max_drawdown_pct": "0.001"},
+    }  # fmt: skip
+    refused = controller_client.post(
+        "/api/v1/backtests/", {**body, "universe": {"size": 0}}, format="json"
+    )
+    with django_capture_on_commit_callbacks(execute=True):  # the task runs in process
+        created = controller_client.post("/api/v1/backtests/", body, format="json")
+
+    assert refused.status_code == 400 and "size" in refused.content.decode()
+    assert created.status_code == 202, created.content
+    run_id = created.json()["id"]
+    detail = staff_client.get(f"/api/v1/backtests/{run_id}/?points=10").json()
+    assert detail["status"] == "completed"
+    assert detail["universe"]["size"] == 2 and detail["adaptation"]["enabled"] is True
+    versions = detail["param_versions"]
+    assert versions[0] == {**versions[0], "version": 1, "parent": None, "reason": "INITIAL"}
+    assert len(versions) > 1 and versions[1]["parent"] == 1

@@ -209,7 +209,7 @@ def backtest_param_versions(run: BacktestRun) -> list[ParamVersionRow]:
         parent = by_id.get(p.parent_id)
         before = parent.params if parent is not None else {}
         changes = [
-            (name, str(before.get(name, DASH)), str(value))
+            (name, _plain(before.get(name)), _plain(value))
             for name, value in sorted(p.params.items())
             if parent is not None and before.get(name) != value
         ]
@@ -243,3 +243,14 @@ def backtest_events(run: BacktestRun, limit: int = EVENTS_SHOWN) -> list[tuple[s
             if len(out) >= limit:
                 return out
     return out
+
+
+def _plain(value: object) -> str:
+    """A stored decimal text without trailing zeros (``18004.87500000`` -> ``18004.875``)."""
+    if value is None:
+        return DASH
+    try:
+        number = Decimal(str(value))
+    except ArithmeticError:
+        return str(value)
+    return format(number.normalize(), "f") if number.is_finite() else str(value)

@@ -170,6 +170,8 @@ def test_universe_and_adapt_flags_reach_the_run_its_rows_and_its_page(imported, 
     assert any(e.startswith("params.rollback") for e in stored)
     sets = ParamSet.objects.filter(backtest_run=run)
     assert sets.filter(status="bad").exists() and sets.get(version=1).reason == "INITIAL"
+    sizes = {int(p.params["universe_size"]) for p in sets}
+    assert max(sizes) == 4  # expansions stop at the dataset's pairs
     page = admin_client.get(reverse("admin:replay_backtestrun_change", args=[run.pk]))
     html = page.content.decode()
     assert page.status_code == 200

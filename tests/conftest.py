@@ -1,7 +1,9 @@
-"""Shared fixtures. Nothing here is autouse; tests ask for the database explicitly."""
+"""Shared fixtures. One is autouse (the decimal context, below); tests ask for the database
+explicitly."""
 
 from __future__ import annotations
 
+import decimal
 import os
 import shutil
 import tempfile
@@ -35,6 +37,19 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     from django.conf import settings
 
     shutil.rmtree(settings.DATASET_CACHE_DIR, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def fresh_decimal_context():
+    """Each test starts with Python's default decimal context and leaves none behind.
+
+    ccxt (the third-party client the sandbox is checked against) sets the thread's context to
+    ROUND_HALF_UP with an Underflow trap the first time it formats a number, and never
+    restores it; every later test in the process would then round differently from
+    production, where ccxt is not installed."""
+    decimal.setcontext(decimal.Context())
+    yield
+    decimal.setcontext(decimal.Context())
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from types import MappingProxyType
 
 from trading.domain.bounds import MAX_AMOUNT
@@ -115,7 +115,7 @@ def params_clamp(
             raise ParamBoundsError(f"{name}={value}: not a number")
         result = min(max(value, bound.minimum), bound.maximum)
         if bound.integer:
-            result = result.to_integral_value()
+            result = result.to_integral_value(rounding=ROUND_HALF_EVEN)  # whatever the context
         if result != value:
             clamped.add(name)
         params[name] = result

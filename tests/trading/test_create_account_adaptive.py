@@ -29,5 +29,7 @@ def test_it_creates_and_updates_an_account_with_governance_and_adaptation() -> N
 
 
 def test_a_bad_setting_names_the_flag_and_key() -> None:
-    with pytest.raises(CommandError, match=r"--universe: weights.volume: -1 must be between 0 and 1000"):
+    with pytest.raises(
+        CommandError, match=r"--universe: weights.volume: -1 must be between 0 and 1000"
+    ):
         call_command("create_account", *BASE, "--universe", '{"weights": {"volume": -1}}')

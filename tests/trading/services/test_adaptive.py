@@ -186,7 +186,7 @@ def test_adaptation_starts_at_a_good_version_one_from_the_configured_policies() 
     context = adaptive_load(account=acct, limits=LIMITS, now_ms=NOW)
 
     assert context.started
-    assert context.params["universe_size"] == 3
+    assert context.params["universe_size"] == 2  # size 3 capped at the account's 2 pairs
     assert context.params["turnover_cap"] == 2000
     record(acct, context, plan())
 

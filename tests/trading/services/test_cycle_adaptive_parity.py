@@ -12,8 +12,11 @@ each cycle used must all match.
 from __future__ import annotations
 
 import pytest
+from django.conf import settings
 
 from ledger.models import EquitySnapshot
+from replay.domain.dataset import load_dataset
+from replay.domain.engine import BacktestConfig, run_backtest
 from tests.trading.services.test_cycle_sandbox import (  # noqa: F401 - fixtures
     ACTOR,
     CASH,
@@ -23,13 +26,19 @@ from tests.trading.services.test_cycle_sandbox import (  # noqa: F401 - fixtures
 )
 from trading.domain.adaptation import adaptation_state_from_json, adaptation_step
 from trading.domain.planner import plan_cycle
+from trading.domain.strategies.registry import build_strategy
 from trading.domain.universe_governance import UniverseState, universe_state_from_json
-from trading.domain.universe_plan import cycle_outcome
-from trading.models import Account, AuditEvent, Cycle, ParamSet
+from trading.domain.universe_plan import adaptation_initial_params, cycle_outcome
+from trading.domain.venue import FillModel
+from trading.exchange.simulated import SimulatedExchange
+from trading.models import Account, AuditEvent, Cycle, Order, ParamSet
 from trading.services import cycle as cycle_service
 from trading.services.accounts import account_create
 from trading.services.adaptive import adaptive_load
+from trading.services.adaptive_config import reject_window_ms
 from trading.services.cycle import cycle_run
+from trading.services.execution import plan_execute
+from trading.services.export import dataset_export
 from trading.services.risk import risk_limits_from_settings
 
 pytestmark = pytest.mark.django_db
@@ -132,3 +141,69 @@ def _fields(account: Account) -> dict:
         for f in Account._meta.concrete_fields
         if f.attname != "id"
     }
+
+
+def test_a_governed_adapting_paper_session_backtested_makes_the_same_decisions(
+    exchange,  # noqa: F811
+    tmp_path,
+) -> None:
+    account_create(
+        name="governed-bt",
+        mode="paper",
+        strategy="mean_reversion",
+        params=PARAMS,
+        symbols=["BTC_TRY", "ETH_TRY"],
+        balances={"TRY": CASH},
+        actor=ACTOR,
+        universe=UNIVERSE,
+        adaptation=ADAPTATION,
+    )
+    cycles = []
+    for _ in range(30):
+        exchange.advance(1)
+        cycles.append(cycle_run(account_name="governed-bt", actor=ACTOR))
+    assert all(c.status == "completed" for c in cycles)
+    account = Account.objects.get(name="governed-bt")
+    limits = risk_limits_from_settings(account.risk)
+    context = adaptive_load(
+        account=Account(**{**_fields(account), "adaptation_state": {}}),
+        limits=limits,
+        now_ms=cycles[0].now_ms,
+    )
+
+    export = dataset_export(account=account, out=tmp_path / "export")
+    dataset = load_dataset(export.out)
+    config = BacktestConfig(
+        strategy=build_strategy(account.strategy, account.params),
+        limits=limits,
+        fee_maker_bps=account.fee_maker_bps,
+        fee_taker_bps=account.fee_taker_bps,
+        initial_cash=CASH,
+        fill_model=FillModel(account.fill_model),
+        max_volume_share=settings.BACKTEST_MAX_VOLUME_SHARE,
+        start_ms=export.first_cycle_ms - dataset.interval_ms,
+        account=account.name,
+        universe_governance=context.governance,
+        adaptation=context.policy,
+        adaptation_params=adaptation_initial_params(context.governance, limits),
+        adaptation_bounds=context.bounds,
+        reject_window_ms=reject_window_ms(account.universe),
+    )
+    backtest = run_backtest(dataset, config, execute=plan_execute, port=SimulatedExchange)
+
+    assert [c.now_ms for c in cycles] == [r.now_ms for r in backtest.cycles]
+    assert [tuple(c.universe) for c in cycles] == [
+        tuple(s.pair_normalized for s in r.universe) for r in backtest.cycles
+    ]
+    paper_orders = [
+        (o.cycle.now_ms, o.symbol, o.side, o.client_order_id)
+        for o in Order.objects.filter(account="governed-bt").order_by("cycle__now_ms", "id")
+    ]
+    assert paper_orders == [
+        (r.now_ms, o.symbol.pair_normalized, o.side.value, o.client_order_id)
+        for r in backtest.cycles
+        for o in r.orders
+    ]
+    final = adaptation_state_from_json(account.adaptation_state)
+    assert final.versions == backtest.param_versions
+    assert len(final.versions) > 1

@@ -121,7 +121,7 @@ def test_list_detail_and_compare(dataset, staff_client) -> None:
 
 
 def test_a_run_with_universe_and_adaptation_lists_its_parameter_versions(
-    dataset, controller_client, staff_client, django_capture_on_commit_callbacks
+    dataset, controller_client, staff_client, django_capture_on_commit_callbacks, no_broker
 ) -> None:
     body = {
         "dataset": "usdt", "strategy": "sma_cross", "end": END,
@@ -131,7 +131,7 @@ def test_a_run_with_universe_and_adaptation_lists_its_parameter_versions(
     refused = controller_client.post(
         "/api/v1/backtests/", {**body, "universe": {"size": 0}}, format="json"
     )
-    with django_capture_on_commit_callbacks(execute=True):  # the task runs in process
+    with django_capture_on_commit_callbacks(execute=True):  # no broker: the task runs here
         created = controller_client.post("/api/v1/backtests/", body, format="json")
 
     assert refused.status_code == 400 and "size" in refused.content.decode()

@@ -30,7 +30,7 @@ def run(db) -> BacktestRun:
 
 CYCLE_FIELDS = (
     "run_id", "seq", "ts", "mode", "mode_reasons", "equity", "cash", "drawdown_pct", "universe",
-    "intents", "orders", "denials", "fills",
+    "intents", "orders", "denials", "fills", "events",
 )  # fmt: skip
 
 
@@ -41,6 +41,7 @@ def _cycle(run: BacktestRun, seq: int, **changes) -> tuple:
         "cash": Decimal("0.00000001"), "drawdown_pct": Decimal("1.234567"),
         "universe": ["BTC_USDT"], "intents": [{"side": "buy", "quantity": "0.1", "note": "ü\\n"}],
         "orders": [], "denials": [{"code": "MIN_NOTIONAL"}], "fills": 2,
+        "events": ["universe SYMBOL_ADDED BTC_USDT"],
     }  # fmt: skip
     row.update(changes)
     return tuple(row[name] for name in CYCLE_FIELDS)
@@ -61,6 +62,7 @@ def test_rows_read_back_exactly_as_written(run) -> None:
     assert first.intents == [{"side": "buy", "quantity": "0.1", "note": "ü\\n"}]
     assert first.denials == [{"code": "MIN_NOTIONAL"}] and first.fills == 2
     assert rows[2].universe == ["BTC_USDT", "ETH_USDT"]  # given as pre-encoded JsonText
+    assert first.events == ["universe SYMBOL_ADDED BTC_USDT"]
     assert first.drawdown_pct == Decimal("1.234567")
     assert first.cash == Decimal("0.00000001")
     # exact on PostgreSQL (NUMERIC); SQLite keeps 15 significant digits (REAL), as the ORM does

@@ -212,11 +212,11 @@ def _with_governance_and_adaptation(config: BacktestConfig, run: BacktestRun) ->
     params = bounds = None
     if (run.adaptation or {}).get("enabled"):
         policy = adaptation_policy_build(run.adaptation)
-        bounds = dict(adaptable_bounds(turnover_cap_max=config.limits.max_cycle_notional))
         # a universe never grows past the pairs the dataset has
-        pairs = Decimal(max(1, len(run.dataset.series.all())))
-        size = bounds["universe_size"]
-        bounds["universe_size"] = replace(size, maximum=max(size.minimum, min(size.maximum, pairs)))
+        bounds = adaptable_bounds(
+            turnover_cap_max=config.limits.max_cycle_notional,
+            pairs=run.dataset.series.count(),
+        )
         params = adaptation_initial_params(governance, config.limits)
     return replace(
         config,

@@ -579,3 +579,12 @@ def test_rollback_restores_exactly_the_last_good_version(
         for event in step.events:
             assert event.reason in CODES[event.action]
         state = after
+
+
+def test_the_universe_size_bound_stops_at_the_pairs_there_are() -> None:
+    assert adaptable_bounds(pairs=4)["universe_size"].maximum == D(4)
+    assert adaptable_bounds(pairs=0)["universe_size"].maximum == D(1)  # never below the minimum
+    assert adaptable_bounds(pairs=500)["universe_size"] == DEFAULT_BOUNDS["universe_size"]
+    assert params_clamp({"universe_size": D(9)}, adaptable_bounds(pairs=4)).params == {
+        "universe_size": D(4)
+    }

@@ -74,14 +74,21 @@ STRATEGY_PREFIX = "strategy."
 def adaptable_bounds(
     *,
     turnover_cap_max: Decimal | None = None,
+    pairs: int | None = None,
     strategy_fields: Mapping[str, FieldBound] | None = None,
 ) -> Mapping[str, FieldBound]:
     """:data:`DEFAULT_BOUNDS` with ``turnover_cap`` capped at ``turnover_cap_max`` (the risk
-    limits' per-cycle notional, quote currency) and the strategy fields that opt in, keyed
-    ``strategy.<name>`` (e.g. ``{"sma_cross.fast": FieldBound(...)}``)."""
+    limits' per-cycle notional, quote currency), ``universe_size`` at ``pairs`` (the
+    candidates there are: an account's symbols, a dataset's pairs; at least the minimum) and
+    the strategy fields that opt in, keyed ``strategy.<name>`` (e.g.
+    ``{"sma_cross.fast": FieldBound(...)}``)."""
     bounds = dict(DEFAULT_BOUNDS)
     if turnover_cap_max is not None:
         bounds["turnover_cap"] = replace(bounds["turnover_cap"], maximum=turnover_cap_max)
+    if pairs is not None:
+        size = bounds["universe_size"]
+        top = max(size.minimum, min(size.maximum, Decimal(pairs)))
+        bounds["universe_size"] = replace(size, maximum=top)
     for name, bound in (strategy_fields or {}).items():
         bounds[STRATEGY_PREFIX + name] = bound
     return MappingProxyType(bounds)

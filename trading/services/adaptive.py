@@ -109,11 +109,10 @@ def adaptive_load(*, account: Account, limits: RiskLimits, now_ms: int) -> Adapt
     if not adaptation.get("enabled"):
         return context
     policy = adaptation_policy_build(adaptation)
-    bounds = dict(adaptable_bounds(turnover_cap_max=limits.max_cycle_notional))
     # a universe never grows past the account's pairs (as a backtest's past its dataset's)
-    size = bounds["universe_size"]
-    pairs = Decimal(max(1, len(account.symbols)))
-    bounds["universe_size"] = replace(size, maximum=max(size.minimum, min(size.maximum, pairs)))
+    bounds = adaptable_bounds(
+        turnover_cap_max=limits.max_cycle_notional, pairs=len(account.symbols)
+    )
     state = stored_state_parse(
         adaptation_state_from_json, account.adaptation_state, "adaptation_state"
     )

@@ -15,7 +15,7 @@ from decimal import Decimal
 from replay.domain.series import CurvePoint, series_curve
 from replay.models import BacktestCycle, BacktestRun, BacktestSeries
 from trading.models import ParamSet
-from trading.templatetags.meva_numbers import DASH, format_money
+from trading.templatetags.meva_numbers import DASH, format_money, format_qty
 
 CURVE_POINTS = 1000
 EVENTS_SHOWN = 500
@@ -209,7 +209,7 @@ def backtest_param_versions(run: BacktestRun) -> list[ParamVersionRow]:
         parent = by_id.get(p.parent_id)
         before = parent.params if parent is not None else {}
         changes = [
-            (name, _plain(before.get(name)), _plain(value))
+            (name, format_qty(before.get(name)), format_qty(value))
             for name, value in sorted(p.params.items())
             if parent is not None and before.get(name) != value
         ]
@@ -243,14 +243,3 @@ def backtest_events(run: BacktestRun, limit: int = EVENTS_SHOWN) -> list[tuple[s
             if len(out) >= limit:
                 return out
     return out
-
-
-def _plain(value: object) -> str:
-    """A stored decimal text without trailing zeros (``18004.87500000`` -> ``18004.875``)."""
-    if value is None:
-        return DASH
-    try:
-        number = Decimal(str(value))
-    except ArithmeticError:
-        return str(value)
-    return format(number.normalize(), "f") if number.is_finite() else str(value)

@@ -658,10 +658,7 @@ class _Run:
         Decisions are mode changes, intents, orders, cancels, denials and fills, so a quiet
         cycle (fast path) and an empty planned cycle hash alike.
         """
-        if not (
-            mode_changed or record.intents or record.denials or record.cancels or fills
-            or record.events
-        ):  # fmt: skip
+        if not (mode_changed or record.decided):  # orders come only from intents
             return
         lines = [f"{record.now_ms}|{record.mode}|{','.join(record.mode_reasons)}"]
         lines.extend(canonical_decisions(record, fills))

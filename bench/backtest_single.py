@@ -5,8 +5,9 @@ Builds (cached under ``var/bench/``, as ``bench/backtest_scale.py`` does) one pa
 database, then times side by side, each as a fresh process:
 
 - **meva**: ``manage.py backtest --strategy sma_cross --params {"fast": 50, "slow": 200}``
-  all-in (every risk cap at 100 %), ``--fill-model next_open``, fee 0; whole process wall time
-  and the engine's own ``elapsed_s``;
+  all-in (every risk cap at 100 %), ``--fill-model next_open``, no volume cap
+  (``--max-volume-share 0``: backtesting.py fills a whole order at the next open), fee 0;
+  whole process wall time and the engine's own ``elapsed_s``;
 - **backtesting.py**: a Python process that reads the same CSV with pandas and runs
   ``FractionalBacktest`` with the same SMA cross (buy on the fast crossing above, close on the
   cross back); whole process wall time and ``Backtest.run()`` alone.
@@ -87,7 +88,8 @@ def main() -> None:
     ours_argv = [
         PY, "manage.py", "backtest", "--dataset", "single", "--strategy", "sma_cross",
         "--params", json.dumps({"fast": FAST, "slow": SLOW}), "--risk", json.dumps(ALL_IN),
-        "--fill-model", "next_open", "--fee-maker-bps", "0", "--fee-taker-bps", "0", "--json",
+        "--fill-model", "next_open", "--max-volume-share", "0",
+        "--fee-maker-bps", "0", "--fee-taker-bps", "0", "--json",
     ]  # fmt: skip
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as script:
         script.write(THEIRS % {"fast": FAST, "slow": SLOW})

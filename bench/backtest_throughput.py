@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from replay.domain.dataset import load_dataset  # noqa: E402
 from replay.domain.engine import BacktestConfig, run_backtest  # noqa: E402
+from replay.numpy_signals import NUMPY_SIGNALS  # noqa: E402
 from trading.domain.risk import RiskLimits  # noqa: E402
 from trading.domain.strategies.registry import build_strategy  # noqa: E402
 from trading.domain.venue import FillModel  # noqa: E402
@@ -108,6 +109,7 @@ def run(
         fill_model=FillModel(fill_model),
         max_volume_share=None if all_in else Decimal("0.1"),
         fast_path=fast_path,
+        signal_kernels=NUMPY_SIGNALS,  # as the backtest services run it
     )
     runs = [
         run_backtest(dataset, config, execute=plan_execute, port=SimulatedExchange)

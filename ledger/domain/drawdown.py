@@ -65,18 +65,25 @@ def drawdown_fold(
         out.append(state.drawdown_pct)
         equities = equities[1:]
     peak, current, worst = state
+    append = out.append
+    # drawdown_update's expressions with comparisons instead of min()/max() calls: the same
+    # objects result (min/max return their first argument when equal), so the same digits.
     for equity in equities:
-        if equity == peak and not current:
-            out.append(current)
-            continue
-        if equity > peak:
+        if equity < peak:
+            if peak > 0:
+                current = (peak - equity) / peak * HUNDRED
+                if current > HUNDRED:  # min(current, HUNDRED) keeps current when equal
+                    current = HUNDRED
+                if current > worst:  # max(worst, current) keeps worst when equal
+                    worst = current
+            else:
+                current = ZERO
+        elif equity > peak:  # a new high
             peak = equity
-        if peak <= 0 or equity >= peak:
             current = ZERO
-        else:
-            current = min((peak - equity) / peak * HUNDRED, HUNDRED)
-        worst = max(worst, current)
-        out.append(current)
+        elif current:  # back at the peak from below (the older peak object stays)
+            current = ZERO
+        append(current)
     return out, DrawdownState(peak, current, worst)
 
 

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, getcontext
+from itertools import repeat
+from operator import mul, truediv
 from types import MappingProxyType
+from typing import NamedTuple
 
 from ledger.domain.fills import Fill
 from ledger.domain.positions import (
@@ -33,6 +36,8 @@ __all__ = [
     "Portfolio",
     "portfolio_apply_fill",
     "portfolio_equity",
+    "portfolio_equity_series",
+    "portfolio_equity_series_scaled",
     "portfolio_exposure",
     "portfolio_unrealized_pnl",
 ]
@@ -165,6 +170,111 @@ def portfolio_equity_series(
             exposure += quantity * series[i]
         out.append(cash + exposure)
     return out
+
+
+class ScaledMarks(NamedTuple):
+    """Marks as scaled integers: mark ``i`` is ``Decimal(units[i]).scaleb(exponent)`` quote
+    units per base unit (a candle column and its ``-price_scale``)."""
+
+    units: Sequence[int]
+    exponent: int
+
+
+class EquitySeries(NamedTuple):
+    """Equity at successive marks (quote), exact, and each as the nearest ``float``
+    (``float(values[i])``, e.g. for return statistics)."""
+
+    values: list[Decimal]
+    floats: list[float]
+
+
+def portfolio_equity_series_scaled(
+    portfolio: Portfolio, marks: Mapping[Symbol, ScaledMarks], length: int
+) -> EquitySeries:
+    """:func:`portfolio_equity_series` over marks given as scaled integers, in integers.
+
+    Each value equals ``portfolio_equity_series`` at the marks ``Decimal(units[i]).scaleb(
+    exponent)`` exactly, digits included: every addition and product there is exact while
+    its coefficient stays below ``10^prec`` (the context precision), and then the result's
+    exponent is the least of the operands' (cash, 0 and each quantity's plus its mark's).
+    The integers are checked against that bound first; beyond it (or with a special value)
+    the Decimal path runs instead. The floats are the integers' correctly rounded quotients,
+    which is what ``float`` of the Decimal gives, without formatting it. Raises
+    :class:`MissingMarkError` for a held symbol without marks.
+    """
+    held: list[tuple[Decimal, ScaledMarks]] = []
+    for symbol, position in portfolio.positions.items():
+        if position.quantity == 0:
+            continue
+        series = marks.get(symbol)
+        if series is None:
+            raise MissingMarkError(symbol)
+        held.append((position.quantity, series))
+    cash = portfolio.cash
+    if not held:
+        value = cash + ZERO
+        return EquitySeries([value] * length, [float(value)] * length)
+    exact = _scaled_terms(cash, held, length)
+    if exact is None:
+        decimals = {
+            symbol: [Decimal(u).scaleb(m.exponent) for u in m.units[:length]]
+            for symbol, m in marks.items()
+        }
+        values = portfolio_equity_series(portfolio, decimals, length)
+        return EquitySeries(values, list(map(float, values)))
+    base, terms, exponent = exact
+    if len(terms) == 1:
+        factor, units = terms[0]
+        totals = [base + factor * u for u in units[:length]]
+    else:
+        columns = [(factor, units[:length]) for factor, units in terms]
+        totals = []
+        for i in range(length):
+            total = base
+            for factor, units in columns:
+                total += factor * units[i]
+            totals.append(total)
+    values = [Decimal(total).scaleb(exponent) for total in totals]
+    if exponent < 0:  # int / int is correctly rounded, as float(Decimal) is
+        floats = list(map(truediv, totals, repeat(10**-exponent)))
+    else:
+        floats = list(map(float, map(mul, totals, repeat(10**exponent))))
+    return EquitySeries(values, floats)
+
+
+def _scaled_terms(
+    cash: Decimal, held: list[tuple[Decimal, ScaledMarks]], length: int
+) -> tuple[int, list[tuple[int, Sequence[int]]], int] | None:
+    """``(cash units, [(quantity factor, mark units)], exponent)`` with equity ``i`` =
+    ``(cash units + sum(factor * units[i])) * 10^exponent``, or ``None`` when a value is
+    special or a coefficient could reach ``10^prec`` (not exact in Decimal)."""
+    cash_sign, cash_digits, cash_exp = cash.as_tuple()
+    if not isinstance(cash_exp, int):
+        return None
+    quantities = []
+    exponent = min(cash_exp, 0)
+    for quantity, series in held:
+        sign, digits, exp = quantity.as_tuple()
+        if not isinstance(exp, int):
+            return None
+        coefficient = int("".join(map(str, digits))) * (-1 if sign else 1)
+        quantities.append((coefficient, exp + series.exponent, series.units[:length]))
+        exponent = min(exponent, exp + series.exponent)
+    limit = 10 ** getcontext().prec
+    cash_units = int("".join(map(str, cash_digits))) * (-1 if cash_sign else 1)
+    base = cash_units * 10 ** (cash_exp - exponent)
+    bound = abs(base)
+    terms = []
+    for coefficient, exp, units in quantities:
+        if not units:
+            return None
+        largest = max(-min(units), max(units))
+        if largest >= limit or abs(coefficient) * largest >= limit:
+            return None  # a mark or a product not exact in Decimal
+        factor = coefficient * 10 ** (exp - exponent)
+        bound += abs(factor) * largest
+        terms.append((factor, units))
+    return None if bound >= limit else (base, terms, exponent)
 
 
 def portfolio_unrealized_pnl(portfolio: Portfolio, marks: Mapping[Symbol, Decimal]) -> Decimal:

@@ -25,6 +25,7 @@ from array import array
 from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
+from operator import ne, or_
 from typing import NamedTuple, overload
 
 from trading.domain.intents import Intent
@@ -72,18 +73,20 @@ class CycleLog(Sequence[CycleRecord]):
     """All cycles of a run in order (``seq`` 0, 1, ...); see the module docstring.
 
     Columns (public, read-only by convention): ``now_ms`` (``array('q')``), ``equity``,
-    ``cash``, ``drawdown_pct`` (lists of ``Decimal``), ``modes`` (list of mode values),
+    ``cash``, ``drawdown_pct`` (lists of ``Decimal``), ``equity_floats`` (``array('d')``,
+    ``float`` of each equity, for return statistics), ``modes`` (list of mode values),
     ``mode_reasons`` (list of tuples) and ``planned`` (``bytearray``, 1 where the planner ran).
     """
 
     __slots__ = (
-        "now_ms", "equity", "cash", "drawdown_pct", "modes", "mode_reasons", "planned",
-        "decisions", "_universe_seqs", "_universes",
+        "now_ms", "equity", "equity_floats", "cash", "drawdown_pct", "modes", "mode_reasons",
+        "planned", "decisions", "_universe_seqs", "_universes",
     )  # fmt: skip
 
     def __init__(self) -> None:
         self.now_ms = array("q")
         self.equity: list[Decimal] = []
+        self.equity_floats = array("d")
         self.cash: list[Decimal] = []
         self.drawdown_pct: list[Decimal] = []
         self.modes: list[str] = []
@@ -117,14 +120,17 @@ class CycleLog(Sequence[CycleRecord]):
         equity: Sequence[Decimal],
         cash: Decimal,
         drawdown_pct: Sequence[Decimal],
+        equity_floats: Sequence[float] | None = None,
     ) -> None:
         """Add quiet cycles without fills: one per ``now_ms``, all in ``mode`` with ``cash``;
-        the other sequences give each cycle's value (equal lengths)."""
+        the other sequences give each cycle's value (equal lengths; ``equity_floats``, if
+        given, must be ``float`` of each equity, else they are computed)."""
         count = len(now_ms)
         self.now_ms.extend(now_ms)
         self.modes.extend([mode] * count)
         self.mode_reasons.extend(mode_reasons)
         self.equity.extend(equity)
+        self.equity_floats.extend(map(float, equity) if equity_floats is None else equity_floats)
         self.cash.extend([cash] * count)
         self.drawdown_pct.extend(drawdown_pct)
         self.planned.extend(bytes(count))
@@ -140,6 +146,7 @@ class CycleLog(Sequence[CycleRecord]):
         self.now_ms.extend(now_ms)
         for column in (self.modes, self.mode_reasons, self.equity, self.cash, self.drawdown_pct):
             column.extend([column[last]] * count)
+        self.equity_floats.extend(array("d", self.equity_floats[last : last + 1]) * count)
         self.planned.extend(bytes(count))
 
     def _point(
@@ -149,6 +156,7 @@ class CycleLog(Sequence[CycleRecord]):
         self.modes.append(mode)
         self.mode_reasons.append(reasons)
         self.equity.append(equity)
+        self.equity_floats.append(float(equity))
         self.cash.append(cash)
 
     def __len__(self) -> int:
@@ -206,11 +214,14 @@ class CycleLog(Sequence[CycleRecord]):
         if self.now_ms:
             seqs.add(0)
         modes, reasons = self.modes, self.mode_reasons
-        seqs.update(
-            k
-            for k in range(1, len(modes))
-            if modes[k] != modes[k - 1] or reasons[k] != reasons[k - 1]
-        )
+        # C-level passes: 1 where cycle k + 1 differs from cycle k
+        changed = bytes(
+            map(or_, map(ne, modes[1:], modes), map(ne, reasons[1:], reasons))
+        )  # fmt: skip
+        k = changed.find(1)
+        while k != -1:
+            seqs.add(k + 1)
+            k = changed.find(1, k + 1)
         return sorted(seqs)
 
     def rows(self) -> Iterator[CycleRecord]:

@@ -49,7 +49,12 @@ from zoneinfo import ZoneInfo
 
 from ledger.domain.drawdown import DrawdownState, TradingDayClock, drawdown_fold, drawdown_update
 from ledger.domain.fills import Fill
-from ledger.domain.portfolio import Portfolio, portfolio_apply_fill, portfolio_equity_series
+from ledger.domain.portfolio import (
+    Portfolio,
+    ScaledMarks,
+    portfolio_apply_fill,
+    portfolio_equity_series_scaled,
+)
 from ledger.domain.positions import Position
 from replay.domain.band_scan import BandBlocks, BandScan
 from replay.domain.cycle_log import CycleLog, CycleRecord
@@ -75,7 +80,7 @@ from trading.domain.risk import (
     risk_stable_until,
 )
 from trading.domain.strategies.base import Strategy
-from trading.domain.strategies.signals import EVERY_BAR, SignalBars
+from trading.domain.strategies.signals import EVERY_BAR, PYTHON_SIGNALS, SignalBars, SignalKernels
 from trading.domain.symbols import Symbol
 from trading.domain.universe import UniverseLimits
 from trading.domain.universe_plan import UniverseGovernance, cycle_outcome
@@ -131,6 +136,8 @@ class BacktestConfig:
     adaptation_params: Mapping[str, Decimal | int] | None = None
     adaptation_bounds: Mapping[str, FieldBound] | None = None
     reject_window_ms: int = 3_600_000
+    # the column passes of the strategies' signal masks (the services pass NumPy's in)
+    signal_kernels: SignalKernels = PYTHON_SIGNALS
 
 
 @dataclass(slots=True)
@@ -212,7 +219,9 @@ def _run_loop(
         seq = run.cycle(seq, run.times[seq])
     if progress is not None:
         progress(total, total)
-    return run.result(time.perf_counter() - started)
+    result = run.result()
+    result.elapsed_s = time.perf_counter() - started  # the metrics (Sharpe, trips) included
+    return result
 
 
 class _Feed:
@@ -519,11 +528,13 @@ class _Run:
         if not held:  # flat: equity is the cash; fold one cycle, then repeat it in bulk
             stop = seq + 1
         marks = {
-            feed.symbol: feed.series.close_decimals(feed.p - 1, feed.p - 1 + stop - seq)
+            feed.symbol: ScaledMarks(
+                feed.series.close_i[feed.p - 1 : feed.p - 1 + stop - seq], -feed.series.price_scale
+            )
             for feed in self.feeds
             if feed.symbol in held
         }
-        equities = portfolio_equity_series(portfolio, marks, stop - seq)
+        equities, equity_floats = portfolio_equity_series_scaled(portfolio, marks, stop - seq)
         day_of = self.day_clock.day_of
         nows = [t + interval for t in times[seq:stop]]
         state, reasons = risk_mode_fold(
@@ -554,7 +565,13 @@ class _Run:
             self._commit_fills(portfolio, fills)
             self._hash(first, fills, False)
         self.log.extend_quiet(
-            nows[1:accepted], mode, reasons[1:], equities[1:accepted], cash, drawdowns[1:]
+            nows[1:accepted],
+            mode,
+            reasons[1:],
+            equities[1:accepted],
+            cash,
+            drawdowns[1:],
+            equity_floats[1:accepted],
         )
         k = seq + accepted
         if not held:
@@ -665,7 +682,8 @@ class _Run:
         lines.extend(f"G|{event}" for event in record.events)  # only with issue 11 features
         self.hasher.update(("\n".join(lines) + "\n").encode())
 
-    def result(self, elapsed: float) -> BacktestResult:
+    def result(self) -> BacktestResult:
+        """The run's result, ``elapsed_s`` 0 (the caller times the whole run)."""
         for symbol, position in sorted(self.portfolio.positions.items()):
             self.hasher.update(
                 f"P|{symbol}|{position.quantity}|{position.average_cost}|{position.realized_pnl}\n".encode()
@@ -694,10 +712,10 @@ class _Run:
             final_equity=equity[-1],
             drawdown=self.drawdown,
             fees=self.portfolio.fees_paid,
-            sharpe=sharpe_ratio(equity, self.interval),
+            sharpe=sharpe_ratio(self.log.equity_floats, self.interval),
             win_rate=win_rate(trips),
             fingerprint=self.hasher.hexdigest(),
-            elapsed_s=elapsed,
+            elapsed_s=0.0,
             venue_balances=balances,
             param_versions=versions,
         )
@@ -708,7 +726,8 @@ def _signal_masks(dataset: ReplayDataset, config: BacktestConfig) -> dict[Symbol
     signal_bars = getattr(config.strategy, "signal_bars", None)
     if signal_bars is None:
         return {symbol: EVERY_BAR for symbol in dataset.series}
-    return {symbol: signal_bars(series.close) for symbol, series in dataset.series.items()}
+    kernels = config.signal_kernels
+    return {symbol: signal_bars(series.close, kernels) for symbol, series in dataset.series.items()}
 
 
 def _timeline(dataset: ReplayDataset, config: BacktestConfig) -> list[int]:

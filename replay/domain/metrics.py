@@ -8,6 +8,7 @@ returns (risk-free rate 0), with ``periods_per_year = 365.25 days / bar interval
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -101,9 +102,12 @@ class _Trip:
         )
 
 
-def sharpe_ratio(equity: Sequence[Decimal], interval_ms: int) -> float | None:
-    """Annualised Sharpe of per-cycle returns; ``None`` with < 2 returns or zero variance."""
-    values = _floats(equity)
+def sharpe_ratio(equity: Sequence[Decimal] | Sequence[float], interval_ms: int) -> float | None:
+    """Annualised Sharpe of per-cycle returns; ``None`` with < 2 returns or zero variance.
+
+    ``equity`` in quote currency, as ``Decimal`` or already as ``float`` of each (an
+    ``array('d')``, e.g. ``CycleLog.equity_floats``): the same result either way."""
+    values = equity.tolist() if isinstance(equity, array) else _floats(equity)
     if values and min(values) > 0:  # C-level passes, the same values as the filter below
         returns = list(map(sub, map(truediv, values[1:], values[:-1]), repeat(1.0)))
     else:

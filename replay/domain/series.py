@@ -23,10 +23,13 @@ from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from itertools import accumulate, pairwise
+from itertools import accumulate, islice, repeat
+from operator import sub
 
 SIX_PLACES = Decimal("0.000001")
 LEVEL = 6  # zlib level: repeated values (flat stretches) compress to almost nothing
+# Decimal texts: level 1 takes a sixth of level 6's time for about 6 % more bytes
+TEXT_LEVEL = 1
 
 
 class SeriesError(ValueError):
@@ -70,8 +73,8 @@ def series_encode(
     if lengths != {points}:
         raise ValueError(f"series columns differ in length: {points} times, {sorted(lengths)}")
     times = array("q", now_ms)
-    deltas = array("q", [times[0]] if points else [])
-    deltas.extend(b - a for a, b in pairwise(times))
+    deltas = array("q", times[:1])
+    deltas.extend(map(sub, islice(times, 1, None), times))
     names = sorted(set(modes))
     if len(names) > 255:
         raise ValueError(f"more than 255 risk modes: {len(names)}")
@@ -82,7 +85,7 @@ def series_encode(
         equity=_texts(equity, None),
         cash=_texts(cash, None),
         drawdown_pct=_texts(drawdown_pct, SIX_PLACES),
-        modes=zlib.compress(bytes(code[m] for m in modes), LEVEL),
+        modes=zlib.compress(bytes(map(code.__getitem__, modes)), LEVEL),
         mode_names=names,
     )
 
@@ -95,17 +98,11 @@ def _little_endian(values: array) -> bytes:
 
 
 def _texts(values: Sequence[Decimal], places: Decimal | None) -> bytes:
-    """One text per value, newline-separated, compressed; a value repeated as the same object
-    (a flat stretch) is formatted once."""
-    lines: list[str] = []
-    last: object = None
-    text = ""
-    for value in values:
-        if value is not last:
-            last = value
-            text = str(value if places is None else value.quantize(places))
-        lines.append(text)
-    return zlib.compress("\n".join(lines).encode("ascii"), LEVEL)
+    """One text per value (quantized to ``places`` first, if given), newline-separated,
+    compressed; formatted in C-level passes."""
+    if places is not None:
+        values = map(Decimal.quantize, values, repeat(places))
+    return zlib.compress("\n".join(map(str, values)).encode("ascii"), TEXT_LEVEL)
 
 
 def series_times(blob: bytes, points: int) -> list[int]:

@@ -49,6 +49,7 @@ from replay.models import (
     Dataset,
     RunStatus,
 )
+from replay.numpy_signals import NUMPY_SIGNALS
 from replay.services.datasets import dataset_load
 from trading.domain.adaptation_bounds import adaptable_bounds
 from trading.domain.decimals import decimal_trim
@@ -185,6 +186,7 @@ def backtest_execute(
             end_ms=_ms(run.end),
             account="backtest",
             fast_path=fast_path,
+            signal_kernels=NUMPY_SIGNALS,
         )
         config = _with_governance_and_adaptation(config, run)
         dataset = dataset_load(run.dataset)

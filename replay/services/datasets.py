@@ -18,7 +18,6 @@ from django.core.validators import validate_slug
 from django.db import transaction
 
 from meva.errors import ApplicationError
-from replay.arrow_columns import ARROW_KERNELS
 from replay.domain.dataset import (
     RULES_DEFAULT,
     RULES_EXCHANGEINFO,
@@ -29,6 +28,7 @@ from replay.domain.dataset import (
     iso_utc,
     load_dataset,
 )
+from replay.fast_columns import FAST_KERNELS
 from replay.models import Dataset, DatasetSeries
 from trading.domain.rules import ExchangeRules
 from trading.domain.symbols import Symbol
@@ -129,7 +129,7 @@ def dataset_load(dataset: Dataset) -> ReplayDataset:
 def _load(path: Path) -> ReplayDataset:
     cache = settings.DATASET_CACHE_DIR
     try:
-        return load_dataset(path, cache_dir=Path(cache) if cache else None, kernels=ARROW_KERNELS)
+        return load_dataset(path, cache_dir=Path(cache) if cache else None, kernels=FAST_KERNELS)
     except DatasetInvalid as exc:
         raise DatasetRejected(exc) from None
 

@@ -112,11 +112,29 @@ from ledger.domain.drawdown import drawdown_fold  # noqa: E402
 @settings(derandomize=True, max_examples=300, deadline=None)
 @given(
     start=st.booleans(),
-    values=st.lists(st.integers(min_value=-5_000, max_value=200_000), max_size=40),
+    values=st.lists(
+        st.one_of(
+            st.integers(min_value=-5_000, max_value=200_000).map(lambda v: Decimal(v) / 7),
+            # equal values with different digits (12, 12.0, 12.00...): not the same text
+            st.tuples(st.integers(-2, 12), st.integers(0, 3)).map(
+                lambda v: Decimal(v[0] * 10 ** v[1]).scaleb(-v[1])
+            ),
+        ),
+        max_size=40,
+    ),
 )
 def test_folding_equities_equals_updating_one_by_one(start, values):
-    equities = [Decimal(v) / 7 for v in values]
-    state = drawdown_update(None, Decimal(100_000)) if start else None
+    _assert_fold_equals_updates(drawdown_update(None, Decimal(10)) if start else None, values)
+
+
+def test_a_fold_keeps_the_first_peak_object_when_equity_comes_back_to_it():
+    # 12.0 and 12.00 are equal; the peak keeps the digits of the first (as drawdown_update)
+    _assert_fold_equals_updates(None, [Decimal("12.0"), Decimal("6"), Decimal("12.00")])
+    _, final = drawdown_fold(None, [Decimal("12.0"), Decimal("6"), Decimal("12.00")])
+    assert str(final.peak) == "12.0"
+
+
+def _assert_fold_equals_updates(state, equities):
     folded, final = drawdown_fold(state, equities)
     expected_state, expected = state, []
     for equity in equities:
@@ -125,3 +143,4 @@ def test_folding_equities_equals_updating_one_by_one(start, values):
     assert folded == expected
     assert final == expected_state
     assert [str(x) for x in folded] == [str(x) for x in expected]  # same digits, not just value
+    assert [str(x) for x in final or ()] == [str(x) for x in expected_state or ()]

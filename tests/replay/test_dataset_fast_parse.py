@@ -1,4 +1,5 @@
-"""Arrow's column kernels give exactly what the standard-library ones give.
+"""Arrow's column kernels, and the services' (NumPy checks, Arrow parsing), give exactly what
+the standard-library ones give.
 
 ``parse_table(..., kernels=ARROW_KERNELS)`` tries Arrow's whole-file parse first and falls
 back to the row-by-row one for anything irregular; both must agree on every value, scale and
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 from replay.arrow_columns import ARROW_KERNELS as ARROW
 from replay.domain.columns import PYTHON_KERNELS as PYTHON
 from replay.domain.dataset_csv import ErrorLog, Table, TooManyErrors, parse_table
+from replay.fast_columns import FAST_KERNELS as FAST
 
 GROUPS = (("open", "high", "low", "close"), ("volume",))
 T0 = 1_704_067_200_000
@@ -135,17 +137,22 @@ int64s = st.lists(st.integers(min_value=-(2**63), max_value=2**63 - 1), min_size
 def test_float_columns_are_python_true_division(values: list[int], scale: int) -> None:
     column = array("q", values)
 
-    assert list(ARROW.floats(column, scale)) == list(PYTHON.floats(column, scale))
+    expected = list(PYTHON.floats(column, scale))
+    assert list(ARROW.floats(column, scale)) == expected
+    assert list(FAST.floats(column, scale)) == expected
 
 
 @given(st.integers(min_value=0, max_value=10**12), st.integers(-3, 70_000), st.integers(1, 30))
 def test_spacing_checks_agree(first: int, step: int, count: int) -> None:
     even = array("q", [first + i * step for i in range(count)])
     uneven = array("q", [*even[:-1], even[-1] + 1])
+    inside = array("q", [even[0], *(t + 1 for t in even[1:-1]), even[-1]])  # same ends
 
-    for ts in (even, uneven):
-        assert ARROW.evenly_spaced(ts, step) == PYTHON.evenly_spaced(ts, step)
-    assert ARROW.evenly_spaced(even, step) == (step > 0)
+    for kernels in (ARROW, FAST):
+        for ts in (even, uneven, inside):
+            assert kernels.evenly_spaced(ts, step) == PYTHON.evenly_spaced(ts, step)
+        assert kernels.evenly_spaced(even, step) == (step > 0)
+        assert count == 1 or not kernels.evenly_spaced(uneven, step)  # one value: spaced
 
 
 prices = st.lists(st.integers(min_value=-5, max_value=50), min_size=5, max_size=5)
@@ -155,4 +162,6 @@ prices = st.lists(st.integers(min_value=-5, max_value=50), min_size=5, max_size=
 def test_candle_suspicion_agrees(rows: list[list[int]]) -> None:
     columns = [array("q", column) for column in zip(*rows, strict=True)]
 
-    assert ARROW.candles_suspect(*columns) == PYTHON.candles_suspect(*columns)
+    expected = PYTHON.candles_suspect(*columns)
+    assert ARROW.candles_suspect(*columns) == expected
+    assert FAST.candles_suspect(*columns) == expected

@@ -18,6 +18,7 @@ import pytest
 from replay.domain.dataset import load_dataset
 from replay.domain.engine import BacktestConfig
 from replay.domain.engine import run_backtest as engine_run
+from replay.numpy_signals import NUMPY_SIGNALS
 from trading.domain.orders import Side
 from trading.domain.risk import RiskLimits
 from trading.domain.strategies.registry import build_strategy
@@ -69,7 +70,9 @@ def observable(result):
         (str(s), p.quantity, p.average_cost, p.realized_pnl)
         for s, p in result.portfolio.positions.items()
     )
-    return result.fingerprint, result.fills, ledger, result.portfolio.cash, cycles
+    floats = list(result.cycles.equity_floats)
+    assert floats == [float(c.equity) for c in result.cycles]  # the column Sharpe reads
+    return result.fingerprint, result.fills, ledger, result.portfolio.cash, cycles, result.sharpe
 
 
 CASES = [
@@ -96,7 +99,9 @@ def test_fast_path_and_full_planning_give_identical_runs(usdt, name, params, fil
     )
     fast = run_backtest(usdt, config)
     full = run_backtest(usdt, replace(config, fast_path=False))
-    assert observable(fast) == observable(full)
+    # the services' masks (NumPy kernels) skip the same cycles
+    services = run_backtest(usdt, replace(config, signal_kernels=NUMPY_SIGNALS))
+    assert observable(fast) == observable(full) == observable(services)
     assert fast.fills, "the case should trade, or it proves little"
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import replace
-from decimal import Decimal
+from decimal import Context, Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -525,6 +525,39 @@ from trading.domain.risk import risk_mode_fold  # noqa: E402
     ),
 )
 def test_folding_points_equals_deciding_them_one_by_one(warmup, steps):
+    _assert_fold_equals_decisions(warmup, [(gap, D(equity)) for gap, equity in steps])
+
+
+@settings(derandomize=True, max_examples=300, deadline=None)
+@given(
+    warmup=st.lists(st.sampled_from([100_000, 104_000, 96_000]), min_size=1, max_size=3),
+    steps=st.lists(
+        st.tuples(
+            st.integers(min_value=1, max_value=3_600_000),
+            # around the thresholds (5 % below a peak of 100,000 or 104,000, 8 % below the
+            # day's start) by less than the 28th digit, where rounding decides
+            st.sampled_from(["95000", "98800", "92000", "88320", "95680", "100000", "104000"]),
+            st.integers(min_value=-3, max_value=3),
+            st.integers(min_value=20, max_value=27),
+        ),
+        max_size=30,
+    ),
+)
+def test_folding_points_near_a_threshold_equals_deciding_them_one_by_one(warmup, steps):
+    exact = Context(prec=60)  # equities of up to 33 digits, more than the context's 28
+    points = [
+        (gap, exact.add(D(base), D(nudge).scaleb(-places))) for gap, base, nudge, places in steps
+    ]
+    _assert_fold_equals_decisions(warmup, points)
+
+
+def test_folding_many_digits_equals_deciding_them_one_by_one():
+    # 28-digit equities (a third of a round number), gently falling through both thresholds
+    equities = [D(300_000 - 200 * k) / 3 for k in range(60)]
+    _assert_fold_equals_decisions([100_000], [(60_000, e) for e in equities])
+
+
+def _assert_fold_equals_decisions(warmup, steps):
     limits = RiskLimits(
         reduce_drawdown_pct=D("0.05"),
         observe_drawdown_pct=D("0.15"),
@@ -542,7 +575,7 @@ def test_folding_points_equals_deciding_them_one_by_one(warmup, steps):
     points = []
     for gap, equity in steps:
         now += gap
-        points.append((now, D(equity), dt.datetime.fromtimestamp(now / 1000, tz_day).date()))
+        points.append((now, equity, dt.datetime.fromtimestamp(now / 1000, tz_day).date()))
 
     folded, reasons = risk_mode_fold(state, points, limits)
 

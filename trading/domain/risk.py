@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal, getcontext
 from enum import StrEnum
 from typing import NamedTuple
 
@@ -218,23 +218,31 @@ def risk_mode_fold(
         limits.reduce_drawdown_pct,
         limits.daily_loss_pct,
     )
-    simple = mode is Mode.NORMAL and not state.mode_reasons
+    # Above these equities a loss measure is certainly below its threshold, so the division
+    # is skipped; at or below them the expression itself decides (see _safe_floor).
+    margin = _rounding_margin()
+    floor_peak, reduce_floor = peak, _safe_floor(peak, reduce, margin)
+    start, state_day = state.day_start_equity, state.day
+    daily_floor = _safe_floor(start, daily, margin)
+    # the state's part of the quick test, true while the state is the same (a new high keeps
+    # the peak positive)
+    quick = mode is Mode.NORMAL and not state.mode_reasons and start > 0 and peak > 0
+    append = out.append
     for now, equity, day in points:
-        start = state.day_start_equity
         if (
-            simple
-            and day == state.day
-            and peak > 0
-            and start > 0
+            quick
+            and day == state_day
             and now - peak_ms <= window
-            and (start - equity) / start < daily
+            and (equity > daily_floor or (start - equity) / start < daily)
         ):
             if equity > peak:  # _roll_peak moves the peak; the drawdown is then 0
                 peak, peak_ms = equity, now
-                out.append(())
+                append(())
                 continue
-            if (peak - equity) / peak < reduce:
-                out.append(())
+            if peak is not floor_peak:
+                floor_peak, reduce_floor = peak, _safe_floor(peak, reduce, margin)
+            if equity > reduce_floor or (peak - equity) / peak < reduce:
+                append(())
                 continue
         if peak is not state.risk_peak or peak_ms != state.risk_peak_ms:
             state = replace(state, risk_peak=peak, risk_peak_ms=peak_ms)
@@ -243,11 +251,42 @@ def risk_mode_fold(
             break
         state = new
         peak, peak_ms = state.risk_peak, state.risk_peak_ms
-        simple = state.mode is Mode.NORMAL and not state.mode_reasons
-        out.append(state.mode_reasons)
+        if state.day_start_equity is not start:
+            start = state.day_start_equity
+            daily_floor = _safe_floor(start, daily, margin)
+        state_day = state.day
+        quick = state.mode is Mode.NORMAL and not state.mode_reasons and start > 0 and peak > 0
+        append(state.mode_reasons)
     if peak is not state.risk_peak or peak_ms != state.risk_peak_ms:
         state = replace(state, risk_peak=peak, risk_peak_ms=peak_ms)
     return state, out
+
+
+_FLOOR = Context(prec=60, rounding=ROUND_FLOOR)
+_CEILING = Context(prec=60, rounding=ROUND_CEILING)
+_NEVER = Decimal("Infinity")
+
+
+def _rounding_margin() -> Decimal:
+    """``2 * 10^(1 - prec)`` for the current context: more than the relative error of a
+    subtraction followed by a division, each correctly rounded to ``prec`` digits."""
+    return Decimal(2).scaleb(1 - getcontext().prec)
+
+
+def _safe_floor(reference: Decimal, limit: Decimal, margin: Decimal) -> Decimal:
+    """An equity ``B`` such that ``equity > B`` implies ``(reference - equity) / reference <
+    limit`` as the current context computes it (rounded), for positive ``reference`` and
+    ``limit``; ``Infinity`` (never) otherwise.
+
+    ``B >= reference * (1 - limit * (1 - margin))`` (products rounded down, the difference
+    up), so ``equity > B`` gives an exact quotient ``q < limit * (1 - margin)``; rounding
+    adds less than ``margin`` relatively, and a quotient ``<= 0`` stays ``<= 0``. Lets
+    :func:`risk_mode_fold` compare instead of divide on all but the points near a threshold.
+    """
+    if reference <= 0 or limit <= 0:
+        return _NEVER
+    kept = _FLOOR.multiply(_FLOOR.multiply(reference, limit), _FLOOR.subtract(1, margin))
+    return _CEILING.subtract(reference, kept)
 
 
 def _roll_day(state: RiskState, inputs: ModeInputs) -> RiskState:

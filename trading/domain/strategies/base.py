@@ -20,7 +20,7 @@ from typing import NamedTuple, Protocol
 
 from trading.domain.intents import Intent
 from trading.domain.market import BarWindow, MarketSnapshot
-from trading.domain.strategies.signals import SignalBars
+from trading.domain.strategies.signals import PYTHON_SIGNALS, SignalBars, SignalKernels
 from trading.domain.symbols import Symbol
 
 
@@ -65,8 +65,11 @@ class Strategy(Protocol):
         """Return at most one intent for ``ctx.symbol``; ``None`` for no action."""
         ...
 
-    def signal_bars(self, close: Sequence[float]) -> SignalBars:
-        """Bars of a whole close series where :meth:`evaluate` may act (see ``signals``).
+    def signal_bars(
+        self, close: Sequence[float], kernels: SignalKernels = PYTHON_SIGNALS
+    ) -> SignalBars:
+        """Bars of a whole close series where :meth:`evaluate` may act (see ``signals``),
+        computed with ``kernels``' column passes.
 
         Must be causal and conservative; return ``EVERY_BAR`` when no cheap summary exists.
         """

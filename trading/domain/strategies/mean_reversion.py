@@ -17,7 +17,7 @@ from typing import ClassVar
 from trading.domain.intents import Intent, PricePolicy
 from trading.domain.orders import Side
 from trading.domain.strategies.base import DataclassParams, StrategyContext, StrategyParamError
-from trading.domain.strategies.signals import SignalBars, band_masks, rolling_means
+from trading.domain.strategies.signals import PYTHON_SIGNALS, SignalBars, SignalKernels
 
 _ZERO = Decimal(0)
 _BPS = Decimal(10000)
@@ -123,10 +123,12 @@ class MeanReversion(DataclassParams):
             reduce_only=True,
         )
 
-    def signal_bars(self, close: Sequence[float]) -> SignalBars:
+    def signal_bars(
+        self, close: Sequence[float], kernels: SignalKernels = PYTHON_SIGNALS
+    ) -> SignalBars:
         """Entry bars (close at or below the entry band) when flat; exit bars when holding,
         or every bar when a stop loss is set (it depends on the average cost)."""
-        means = rolling_means(close, self.window)
-        entry, exit_ = band_masks(close, means, self._entry_factor, self._exit_factor)
+        means = kernels.rolling_means(close, self.window)
+        entry, exit_ = kernels.band_masks(close, means, self._entry_factor, self._exit_factor)
         holding = None if self._stop_factor is not None else exit_
         return SignalBars(flat=entry, holding=holding)

@@ -17,7 +17,13 @@ from typing import ClassVar
 from trading.domain.intents import Intent, PricePolicy
 from trading.domain.orders import Side
 from trading.domain.strategies.base import DataclassParams, StrategyContext, StrategyParamError
-from trading.domain.strategies.signals import EVERY_BAR, ExitBand, SignalBars
+from trading.domain.strategies.signals import (
+    EVERY_BAR,
+    PYTHON_SIGNALS,
+    ExitBand,
+    SignalBars,
+    SignalKernels,
+)
 
 _ZERO = Decimal(0)
 _ONE = Decimal(1)
@@ -127,7 +133,9 @@ class ProfitTake(DataclassParams):
         spread = ctx.market.spread_bps
         return self.assumed_spread_bps if spread is None else spread
 
-    def signal_bars(self, close: Sequence[float]) -> SignalBars:
+    def signal_bars(
+        self, close: Sequence[float], kernels: SignalKernels = PYTHON_SIGNALS
+    ) -> SignalBars:
         """No per-series summary: entries depend on the spread, exits on the average cost
         (:meth:`exit_band` gives those once the cost is known)."""
         return EVERY_BAR

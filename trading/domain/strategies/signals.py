@@ -17,6 +17,12 @@ average_cost, fee_taker_bps, min_notional) -> ExitBand | None``: while the posit
 unchanged and no book is known, it cannot act at a bar whose close stays inside the band. The backtest
 engine uses masks to skip cycles whose plan is provably empty; tests check both properties
 on real data and that runs with and without the skip are identical.
+
+The column passes are behind :class:`SignalKernels`: :data:`PYTHON_SIGNALS` (this module's
+functions, standard library only, as the domain must) and a NumPy implementation outside the
+domain (``replay.numpy_signals.NUMPY_SIGNALS``) that the backtest services pass in. Both give
+the same bytes: the same IEEE operations in the same order
+(``tests/trading/test_signal_kernels.py``).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from itertools import accumulate, repeat
 from operator import add, and_, le, mul, sub, truediv
+from typing import Any, Protocol
 
 TOLERANCE = 1e-9  # relative; running-sum error over 10^6 bars stays far below this
 
@@ -60,6 +67,25 @@ class ExitBand:
         """``(take, dust)`` as floats widened inward by the tolerance: a close ``>=`` the
         first or ``<=`` the second may act."""
         return float(self.take) * (1 - 4 * TOLERANCE), float(self.dust) * (1 + 4 * TOLERANCE)
+
+
+class SignalKernels(Protocol):
+    """The column passes of signal masks. ``rolling_means`` returns this kernel set's own
+    representation of the means, which only its ``crossings`` and ``band_masks`` read."""
+
+    def rolling_means(self, close: Sequence[float], window: int) -> Any:
+        """Means of :func:`rolling_means`."""
+        ...
+
+    def crossings(self, a: Any, b: Any) -> tuple[bytes, bytes]:
+        """:func:`crossings` of two results of :meth:`rolling_means`."""
+        ...
+
+    def band_masks(
+        self, close: Sequence[float], means: Any, low: float, high: float
+    ) -> tuple[bytes, bytes]:
+        """:func:`band_masks` with a result of :meth:`rolling_means`."""
+        ...
 
 
 def rolling_means(close: Sequence[float], window: int) -> list[float | None]:
@@ -115,6 +141,24 @@ def band_masks(
     )
     head = bytes(first)
     return head + bytes(below), head + bytes(above)
+
+
+class PythonSignals:
+    """:class:`SignalKernels` over this module's functions (standard library only)."""
+
+    def rolling_means(self, close: Sequence[float], window: int) -> list[float | None]:
+        return rolling_means(close, window)
+
+    def crossings(self, a: Any, b: Any) -> tuple[bytes, bytes]:
+        return crossings(a, b)
+
+    def band_masks(
+        self, close: Sequence[float], means: Any, low: float, high: float
+    ) -> tuple[bytes, bytes]:
+        return band_masks(close, means, low, high)
+
+
+PYTHON_SIGNALS = PythonSignals()
 
 
 def near_or_below(a: float, b: float) -> bool:

@@ -23,7 +23,7 @@ from typing import ClassVar
 from trading.domain.intents import Intent, PricePolicy
 from trading.domain.orders import Side
 from trading.domain.strategies.base import DataclassParams, StrategyContext, StrategyParamError
-from trading.domain.strategies.signals import SignalBars, crossings, rolling_means
+from trading.domain.strategies.signals import PYTHON_SIGNALS, SignalBars, SignalKernels
 
 _ZERO = Decimal(0)
 
@@ -95,9 +95,11 @@ class SmaCross(DataclassParams):
             )
         return None
 
-    def signal_bars(self, close: Sequence[float]) -> SignalBars:
+    def signal_bars(
+        self, close: Sequence[float], kernels: SignalKernels = PYTHON_SIGNALS
+    ) -> SignalBars:
         """Crossing bars: up-crosses for a flat position, down-crosses for a held one."""
-        fast = rolling_means(close, self.fast)
-        slow = rolling_means(close, self.slow)
-        up, down = crossings(fast, slow)
+        fast = kernels.rolling_means(close, self.fast)
+        slow = kernels.rolling_means(close, self.slow)
+        up, down = kernels.crossings(fast, slow)
         return SignalBars(flat=up, holding=down)

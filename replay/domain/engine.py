@@ -69,7 +69,7 @@ from trading.domain.adaptation import (
 )
 from trading.domain.adaptation_bounds import FieldBound
 from trading.domain.cycle import CycleSetup, VenueSnapshot, cycle_inputs_build, fill_from_trade
-from trading.domain.market import MarketSnapshot
+from trading.domain.market import BarWindow, MarketSnapshot
 from trading.domain.orders import OrderType, Side
 from trading.domain.planner import INITIAL_UNIVERSE, NO_REJECTS, CyclePlan, plan_cycle
 from trading.domain.risk import (
@@ -229,6 +229,7 @@ class _Feed:
 
     __slots__ = (
         "symbol", "series", "ts", "n", "p", "first_p", "signals", "book", "book_p", "blocks",
+        "columns", "close_i", "price_exponent",
     )  # fmt: skip
 
     def __init__(self, symbol: Symbol, series, start: int, signals: SignalBars, book) -> None:
@@ -236,6 +237,12 @@ class _Feed:
         self.series = series
         self.ts = series.ts
         self.n = len(series.ts)
+        # what each cycle's market snapshot reads: BarWindow's columns and the exact close
+        self.columns = (
+            series.ts, series.open, series.high, series.low, series.close, series.volume,
+        )  # fmt: skip
+        self.close_i = series.close_i
+        self.price_exponent = -series.price_scale
         self.p = self.first_p = bisect_left(series.ts, start)
         self.signals = signals
         self.book = book
@@ -350,6 +357,8 @@ class _Run:
             universe_state=self.universe_state,
             symbol_rejects=self._recent_rejects(now) if self.governed else NO_REJECTS,
         )
+        if self.fast_path:
+            inputs = inputs._replace(quiet_symbols=self._quiet_symbols(trades))
         new_fills = inputs.fills
         self.fills.extend(new_fills)
         plan = plan_cycle(inputs)
@@ -380,6 +389,26 @@ class _Run:
         self.log.append(record)
         self._hash(record, new_fills, mode_changed)
         return seq + 1
+
+    def _quiet_symbols(self, trades: list) -> frozenset[Symbol]:
+        """The symbols whose strategy provably returns nothing at this cycle: no order resting,
+        no new fill (so the position is as the mask assumes) and the mask for that position
+        0 at the last closed bar (``CycleInputs.quiet_symbols``): a signal on one pair does not
+        evaluate the others."""
+        traded = {trade.symbol for trade in trades}
+        venue, positions = self.venue, self.portfolio.positions
+        resting = venue.has_any_open_orders()
+        quiet = []
+        for feed in self.feeds:
+            symbol, p = feed.symbol, feed.p
+            if not p or symbol in traded or (resting and venue.has_open_orders(symbol)):
+                continue
+            position = positions.get(symbol)
+            held = position is not None and position.quantity
+            mask = feed.signals.holding if held else feed.signals.flat
+            if mask is not None and not mask[p - 1]:
+                quiet.append(symbol)
+        return frozenset(quiet)
 
     def _recent_rejects(self, now: int) -> dict[Symbol, int]:
         """Venue rejects per symbol over the last ``reject_window_ms`` (scoring, spikes)."""
@@ -609,16 +638,18 @@ class _Run:
     def _advance(self, t: int) -> None:
         """Close every bar with open time <= ``t``; the venue matches resting orders first."""
         venue = self.venue
+        matching = venue.has_any_open_orders()  # orders are only placed after this step
         for feed in self.feeds:
             ts, p, n = feed.ts, feed.p, feed.n
             while p < n and ts[p] <= t:
-                if venue.has_open_orders(feed.symbol):
+                if matching and venue.has_open_orders(feed.symbol):
                     venue.on_bar(feed.symbol, feed.series.bar(p))
                 p += 1
             feed.p = p
 
     def _market(self, now: int) -> dict[Symbol, MarketSnapshot]:
         market: dict[Symbol, MarketSnapshot] = {}
+        interval = self.interval
         for feed in self.feeds:
             p = feed.p
             if p == 0:
@@ -628,9 +659,10 @@ class _Run:
                 bid, ask = self._book_quote(feed, now)
             market[feed.symbol] = MarketSnapshot(
                 feed.symbol,
-                feed.series.window(p),
-                feed.series.close_decimal(p - 1),
-                now - feed.ts[p - 1] - self.interval,
+                # CandleSeries.window(p) and close_decimal(p - 1), without their call overhead
+                BarWindow(*feed.columns, p, interval),
+                Decimal(feed.close_i[p - 1]).scaleb(feed.price_exponent),
+                now - feed.ts[p - 1] - interval,
                 bid,
                 ask,
             )
@@ -732,8 +764,12 @@ def _signal_masks(dataset: ReplayDataset, config: BacktestConfig) -> dict[Symbol
 
 def _timeline(dataset: ReplayDataset, config: BacktestConfig) -> list[int]:
     columns = [series.ts for series in dataset.series.values()]
-    # One series is already strictly increasing (validated at load); several are merged.
-    ordered = list(columns[0]) if len(columns) == 1 else sorted(set().union(*columns))
+    # One series is already strictly increasing (validated at load), and so are several with
+    # the same open times (one C-level comparison each); others are merged.
+    if all(column == columns[0] for column in columns[1:]):
+        ordered = list(columns[0])
+    else:
+        ordered = sorted(set().union(*columns))
     lo = 0 if config.start_ms is None else bisect_left(ordered, config.start_ms)
     hi = len(ordered) if config.end_ms is None else bisect_left(ordered, config.end_ms)
     return ordered[lo:hi]

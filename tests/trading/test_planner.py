@@ -210,6 +210,18 @@ def test_strategies_are_asked_only_about_the_universe() -> None:
     assert plan.excluded == {ETH: "STALE_DATA"}
 
 
+def test_quiet_symbols_are_not_evaluated_but_stay_in_the_universe_and_equity() -> None:
+    # a backtest names the symbols whose signal masks prove the strategy returns nothing
+    strategy = Scripted()
+    held = position(ETH, "2", "90")
+
+    plan = plan_cycle(inputs(strategy=strategy, positions=(held,), quiet_symbols={ETH, AVAX}))
+
+    assert [c.symbol for c in strategy.seen] == [BTC]
+    assert plan.universe == (AVAX, BTC, ETH)
+    assert plan.equity == D("10000") + 2 * D(MARKS[ETH])  # ETH still marked
+
+
 def test_it_observes_only_when_every_symbol_is_stale() -> None:
     market = {s: snap(s, age_ms=LIMITS.max_data_age_ms + 1) for s in (AVAX, BTC, ETH)}
 

@@ -93,6 +93,11 @@ class CycleInputs(NamedTuple):
     returned; ``symbol_rejects`` recent rejects per symbol
     (:func:`~trading.domain.universe_scoring.symbol_rejects_count`); ``exchange_degraded``
     freezes the governed set.
+
+    ``quiet_symbols`` (backtests; empty by default): symbols whose strategies are known to
+    return nothing this cycle (the strategy's signal mask is 0 at the last closed bar, with
+    no order resting and no new fill for the symbol), so step 6 does not evaluate them. Every
+    other step still sees them (universe, marks, risk).
     """
 
     now_ms: int
@@ -118,6 +123,7 @@ class CycleInputs(NamedTuple):
     universe_state: UniverseState = INITIAL_UNIVERSE
     symbol_rejects: Mapping[Symbol, int] = NO_REJECTS
     exchange_degraded: bool = False
+    quiet_symbols: frozenset[Symbol] = frozenset()
 
 
 class CyclePlan(NamedTuple):
@@ -262,7 +268,10 @@ def _strategy_intents(
     intents: list[Intent] = []
     positions = portfolio.positions
     rules = inputs.rules
+    quiet = inputs.quiet_symbols
     for symbol in universe:
+        if symbol in quiet:
+            continue  # provably no intent (see CycleInputs)
         snapshot = inputs.market[symbol]
         position = positions.get(symbol)
         symbol_rules = rules.get(symbol)

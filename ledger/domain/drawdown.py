@@ -8,6 +8,7 @@ section 1), so "daily loss" resets at local midnight, 21:00 UTC for Istanbul.
 from __future__ import annotations
 
 import datetime as dt
+from bisect import bisect_left
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import NamedTuple
@@ -124,6 +125,24 @@ class TradingDayClock:
         if end - start == _MS_PER_DAY and start <= ts_ms < end:
             self._day, self._start_ms, self._end_ms = day, start, end
         return day
+
+    def days_of(self, ts_ms: Sequence[int]) -> list[dt.date]:
+        """``[day_of(t) for t in ts_ms]`` for ascending ``ts_ms``, one zone lookup per day:
+        every time before the end of a plain day (24 hours long) shares its date, found by
+        bisection; on days whose offset changes each time is looked up on its own."""
+        out: list[dt.date] = []
+        i, count = 0, len(ts_ms)
+        while i < count:
+            t = ts_ms[i]
+            day = self.day_of(t)
+            if self._day == day and self._start_ms <= t < self._end_ms:  # a cached plain day
+                j = bisect_left(ts_ms, self._end_ms, i + 1)
+                out.extend([day] * (j - i))
+                i = j
+            else:
+                out.append(day)
+                i += 1
+        return out
 
     def day_end_ms(self, ts_ms: int) -> int:
         """Exclusive end (epoch ms UTC) of the trading day containing ``ts_ms``."""

@@ -564,10 +564,10 @@ class _Run:
             if feed.symbol in held
         }
         equities, equity_floats = portfolio_equity_series_scaled(portfolio, marks, stop - seq)
-        day_of = self.day_clock.day_of
         nows = [t + interval for t in times[seq:stop]]
+        days = self.day_clock.days_of(nows)
         state, reasons = risk_mode_fold(
-            self.risk_state, zip(nows, equities, map(day_of, nows), strict=True), limits
+            self.risk_state, zip(nows, equities, days, strict=True), limits
         )
         accepted = len(reasons)
         if accepted == 0:

@@ -144,3 +144,34 @@ def _assert_fold_equals_updates(state, equities):
     assert final == expected_state
     assert [str(x) for x in folded] == [str(x) for x in expected]  # same digits, not just value
     assert [str(x) for x in final or ()] == [str(x) for x in expected_state or ()]
+
+
+# --- days_of is day_of over ascending times, DST days included --------------------------------
+
+
+@settings(derandomize=True, max_examples=200, deadline=None)
+@given(
+    zone=st.sampled_from(["Europe/Istanbul", "America/Santiago", "Europe/London", "UTC"]),
+    start=st.integers(min_value=1_680_000_000_000, max_value=1_760_000_000_000),
+    steps=st.lists(st.integers(min_value=1, max_value=9 * 3_600_000), max_size=60),
+)
+def test_days_of_ascending_times_are_each_times_day(zone, start, steps):
+    # America/Santiago leaves DST at local midnight, back to 23:00 of the day before
+    times = [start]
+    for step in steps:
+        times.append(times[-1] + step)
+    expected = [trading_day(t, ZoneInfo(zone)) for t in times]
+
+    assert TradingDayClock(ZoneInfo(zone)).days_of(times) == expected
+
+
+def test_days_of_times_around_santiagos_switch_at_midnight():
+    # 2024-04-06 24:00 -03 becomes 23:00 -04: the 6th lasts 25 hours, until 04:00 UTC
+    tz = ZoneInfo("America/Santiago")
+    switch = ms("2024-04-07T03:00:00")
+    times = list(range(switch - 2 * 3_600_000, switch + 3 * 3_600_000, 600_000))
+
+    days = TradingDayClock(tz).days_of(times)
+
+    assert days == [trading_day(t, tz) for t in times]
+    assert days.count(dt.date(2024, 4, 6)) == 18  # 01:00 to 03:50 UTC, every 10 minutes

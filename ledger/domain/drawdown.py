@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
@@ -32,43 +32,41 @@ def drawdown_update(state: DrawdownState | None, equity: Decimal) -> DrawdownSta
     """Fold one equity point (quote) into the running state; ``None`` starts a new curve.
 
     ``drawdown_pct = (peak - equity) / peak * 100``, clamped to 100 (equity at or below zero);
-    0 while the peak is not positive (nothing to lose from).
+    0 while the peak is not positive (nothing to lose from). One point of
+    :func:`drawdown_fold`: the formula has one home, :func:`_fold`.
     """
     if state is None:
         return DrawdownState(peak=equity, drawdown_pct=ZERO, max_drawdown_pct=ZERO)
-    if equity == state.peak and not state.drawdown_pct:
-        return state  # back at (or still at) the peak: nothing changes
-    peak = equity if equity > state.peak else state.peak
-    if peak <= 0 or equity >= peak:
-        drawdown = ZERO
-    else:
-        drawdown = min((peak - equity) / peak * HUNDRED, HUNDRED)
-    return DrawdownState(
-        peak=peak,
-        drawdown_pct=drawdown,
-        max_drawdown_pct=max(state.max_drawdown_pct, drawdown),
-    )
+    return _fold(state, (equity,), [])
 
 
 def drawdown_fold(
     state: DrawdownState | None, equities: Sequence[Decimal]
 ) -> tuple[list[Decimal], DrawdownState | None]:
-    """:func:`drawdown_update` over ``equities`` in turn, without the intermediate states.
+    """Fold ``equities`` (quote) into ``state`` in turn (``None`` starts a new curve at the
+    first point, with drawdown 0); no points leave ``state`` as it is.
 
-    Returns each point's ``drawdown_pct`` and the final state, both exactly what successive
-    calls would give (same expressions, same order).
+    Returns each point's ``drawdown_pct`` and the final state, both what successive
+    :func:`drawdown_update` calls give. The peak keeps the first object that reached it (an
+    equal later value does not replace it), so digits are stable.
     """
     out: list[Decimal] = []
     if not equities:
         return out, state
     if state is None:
-        state = drawdown_update(None, equities[0])
-        out.append(state.drawdown_pct)
+        state = DrawdownState(peak=equities[0], drawdown_pct=ZERO, max_drawdown_pct=ZERO)
+        out.append(ZERO)
         equities = equities[1:]
+    return out, _fold(state, equities, out)
+
+
+def _fold(state: DrawdownState, equities: Iterable[Decimal], out: list[Decimal]) -> DrawdownState:
+    """The drawdown formula over ``equities``: appends each point's drawdown to ``out`` and
+    returns the final state."""
     peak, current, worst = state
     append = out.append
-    # drawdown_update's expressions with comparisons instead of min()/max() calls: the same
-    # objects result (min/max return their first argument when equal), so the same digits.
+    # min(current, 100) and max(worst, current) as comparisons (no calls); when equal, the
+    # first argument is kept, as min()/max() would.
     for equity in equities:
         if equity < peak:
             if peak > 0:
@@ -85,7 +83,7 @@ def drawdown_fold(
         elif current:  # back at the peak from below (the older peak object stays)
             current = ZERO
         append(current)
-    return out, DrawdownState(peak, current, worst)
+    return DrawdownState(peak, current, worst)
 
 
 def trading_day(ts_ms: int, tz: ZoneInfo) -> dt.date:

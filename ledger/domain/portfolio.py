@@ -248,20 +248,20 @@ def _scaled_terms(
     """``(cash units, [(quantity factor, mark units)], exponent)`` with equity ``i`` =
     ``(cash units + sum(factor * units[i])) * 10^exponent``, or ``None`` when a value is
     special or a coefficient could reach ``10^prec`` (not exact in Decimal)."""
-    cash_sign, cash_digits, cash_exp = cash.as_tuple()
-    if not isinstance(cash_exp, int):
+    cash_scaled = _units(cash)
+    if cash_scaled is None:
         return None
+    cash_units, cash_exp = cash_scaled
     quantities = []
     exponent = min(cash_exp, 0)
     for quantity, series in held:
-        sign, digits, exp = quantity.as_tuple()
-        if not isinstance(exp, int):
+        scaled = _units(quantity)
+        if scaled is None:
             return None
-        coefficient = int("".join(map(str, digits))) * (-1 if sign else 1)
+        coefficient, exp = scaled
         quantities.append((coefficient, exp + series.exponent, series.units[:length]))
         exponent = min(exponent, exp + series.exponent)
     limit = 10 ** getcontext().prec
-    cash_units = int("".join(map(str, cash_digits))) * (-1 if cash_sign else 1)
     base = cash_units * 10 ** (cash_exp - exponent)
     bound = abs(base)
     terms = []
@@ -275,6 +275,27 @@ def _scaled_terms(
         bound += abs(factor) * largest
         terms.append((factor, units))
     return None if bound >= limit else (base, terms, exponent)
+
+
+_UNITS: dict[int, tuple[Decimal, int, int]] = {}  # id -> (the object, coefficient, exponent)
+
+
+def _units(value: Decimal) -> tuple[int, int] | None:
+    """``(coefficient, exponent)`` with ``value == coefficient * 10^exponent`` in ``value``'s
+    own digits, or ``None`` for a special value. A backtest asks again and again about the
+    same cash and quantity objects between fills, so the last few thousand are remembered by
+    identity (the entry keeps its object alive, so an id is never reused while cached)."""
+    hit = _UNITS.get(id(value))
+    if hit is not None and hit[0] is value:
+        return hit[1], hit[2]
+    sign, digits, exponent = value.as_tuple()
+    if not isinstance(exponent, int):
+        return None
+    coefficient = int("".join(map(str, digits))) * (-1 if sign else 1)
+    if len(_UNITS) >= 4096:
+        _UNITS.clear()
+    _UNITS[id(value)] = (value, coefficient, exponent)
+    return coefficient, exponent
 
 
 def portfolio_unrealized_pnl(portfolio: Portfolio, marks: Mapping[Symbol, Decimal]) -> Decimal:

@@ -101,7 +101,7 @@ def test_the_clock_handles_time_going_backwards() -> None:
     assert clock.day_of(ms("2024-03-11T20:59:59.999")) == dt.date(2024, 3, 11)
 
 
-# --- drawdown_fold is exactly drawdown_update applied in turn -------------------------------
+# --- drawdown_fold (drawdown_update is one point of it) is the formula, point by point ---
 
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
@@ -134,11 +134,27 @@ def test_a_fold_keeps_the_first_peak_object_when_equity_comes_back_to_it():
     assert str(final.peak) == "12.0"
 
 
+def _reference_update(state, equity):
+    """The documented formula, step by step: the running peak (a new high replaces it, an
+    equal value does not), ``min((peak - equity) / peak * 100, 100)`` below a positive peak."""
+    if state is None:
+        return DrawdownState(equity, Decimal(0), Decimal(0))
+    if equity == state.peak and not state.drawdown_pct:
+        return state
+    peak = equity if equity > state.peak else state.peak
+    if peak <= 0 or equity >= peak:
+        drawdown = Decimal(0)
+    else:
+        drawdown = min((peak - equity) / peak * 100, Decimal(100))
+    return DrawdownState(peak, drawdown, max(state.max_drawdown_pct, drawdown))
+
+
 def _assert_fold_equals_updates(state, equities):
     folded, final = drawdown_fold(state, equities)
     expected_state, expected = state, []
     for equity in equities:
-        expected_state = drawdown_update(expected_state, equity)
+        assert drawdown_update(expected_state, equity) == _reference_update(expected_state, equity)
+        expected_state = _reference_update(expected_state, equity)
         expected.append(expected_state.drawdown_pct)
     assert folded == expected
     assert final == expected_state

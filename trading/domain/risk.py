@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from datetime import date
 from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal, getcontext
 from enum import StrEnum
@@ -270,9 +271,17 @@ _NEVER = Decimal("Infinity")
 def _rounding_margin() -> Decimal:
     """``2 * 10^(1 - prec)`` for the current context: more than the relative error of a
     subtraction followed by a division, each correctly rounded to ``prec`` digits."""
-    return Decimal(2).scaleb(1 - getcontext().prec)
+    return _margin_of(getcontext().prec)
 
 
+@lru_cache(maxsize=8)
+def _margin_of(prec: int) -> Decimal:
+    return Decimal(2).scaleb(1 - prec)
+
+
+# A floor depends only on the values (a Decimal equal in value hashes alike and gives an equal
+# floor), and a backtest asks about the same peak and day-start equity again and again.
+@lru_cache(maxsize=1024)
 def _safe_floor(reference: Decimal, limit: Decimal, margin: Decimal) -> Decimal:
     """An equity ``B`` such that ``equity > B`` implies ``(reference - equity) / reference <
     limit`` as the current context computes it (rounded), for positive ``reference`` and

@@ -14,7 +14,7 @@ from decimal import Decimal, getcontext
 from itertools import repeat
 from operator import mul, truediv
 from types import MappingProxyType
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from ledger.domain.fills import Fill
 from ledger.domain.positions import (
@@ -41,6 +41,9 @@ __all__ = [
     "portfolio_exposure",
     "portfolio_unrealized_pnl",
 ]
+
+
+_M = TypeVar("_M")  # one symbol's mark or marks, in whatever form a caller gives them
 
 
 class MissingMarkError(KeyError):
@@ -110,9 +113,9 @@ def portfolio_apply_fill(
     )
 
 
-def _held_marks(
-    portfolio: Portfolio, marks: Mapping[Symbol, Decimal]
-) -> list[tuple[Position, Decimal]]:
+def _held_marks(portfolio: Portfolio, marks: Mapping[Symbol, _M]) -> list[tuple[Position, _M]]:
+    """``(position, marks[symbol])`` of each held symbol (a mark, or a series of them);
+    :class:`MissingMarkError` for one without."""
     held = []
     for symbol, position in portfolio.positions.items():
         if position.quantity == 0:
@@ -149,14 +152,7 @@ def portfolio_equity_series(
     in the same order); used by the backtest for stretches of cycles without fills. Raises
     :class:`MissingMarkError` for a held symbol without marks.
     """
-    held = []
-    for symbol, position in portfolio.positions.items():
-        if position.quantity == 0:
-            continue
-        series = marks.get(symbol)
-        if series is None:
-            raise MissingMarkError(symbol)
-        held.append((position.quantity, series))
+    held = [(p.quantity, series) for p, series in _held_marks(portfolio, marks)]
     cash = portfolio.cash
     if not held:
         return [cash + ZERO] * length
@@ -202,14 +198,7 @@ def portfolio_equity_series_scaled(
     which is what ``float`` of the Decimal gives, without formatting it. Raises
     :class:`MissingMarkError` for a held symbol without marks.
     """
-    held: list[tuple[Decimal, ScaledMarks]] = []
-    for symbol, position in portfolio.positions.items():
-        if position.quantity == 0:
-            continue
-        series = marks.get(symbol)
-        if series is None:
-            raise MissingMarkError(symbol)
-        held.append((position.quantity, series))
+    held = [(p.quantity, series) for p, series in _held_marks(portfolio, marks)]
     cash = portfolio.cash
     if not held:
         value = cash + ZERO

@@ -204,11 +204,6 @@ class CandleSeries:
     def close_decimal(self, i: int) -> Decimal:
         return Decimal(self.close_i[i]).scaleb(-self.price_scale)
 
-    def close_decimals(self, start: int, stop: int) -> list[Decimal]:
-        """``[close_decimal(i) for i in range(start, stop)]``, built in one pass."""
-        scale = -self.price_scale
-        return [Decimal(c).scaleb(scale) for c in self.close_i[start:stop]]
-
     def bar(self, i: int) -> Bar:
         """Bar ``i`` with exact Decimal prices (``price_scale`` decimals) and volume."""
         scale = -self.price_scale

@@ -11,6 +11,7 @@ by the window; the same widened comparisons), so the masks are the same bytes
 from __future__ import annotations
 
 from collections.abc import Sequence
+from math import fsum
 from typing import NamedTuple
 
 import numpy as np
@@ -72,6 +73,16 @@ class NumpySignals:
         above = (highs - xs) <= TOLERANCE * (abs_x + np.abs(highs))
         head = bytes(first)
         return head + below.tobytes(), head + above.tobytes()
+
+    def return_moments(self, values: Sequence[float]) -> tuple[int, float, float] | None:
+        column = _column(values)
+        count = len(column) - 1
+        if count < 2 or column.min() <= 0:
+            return None
+        returns = column[1:] / column[:-1] - 1.0
+        mean = fsum(returns.tolist()) / count
+        deviations = returns - mean
+        return count, mean, fsum((deviations * deviations).tolist()) / (count - 1)
 
 
 NUMPY_SIGNALS = NumpySignals()

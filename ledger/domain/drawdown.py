@@ -66,19 +66,24 @@ def _fold(state: DrawdownState, equities: Iterable[Decimal], out: list[Decimal])
     peak, current, worst = state
     append = out.append
     # min(current, 100) and max(worst, current) as comparisons (no calls); when equal, the
-    # first argument is kept, as min()/max() would.
+    # first argument is kept, as min()/max() would. A drawdown at or below ``low`` (the
+    # worst so far, at most 100) changes neither, so most points take one comparison.
+    low = worst if worst <= HUNDRED else HUNDRED
+    positive = peak > 0
     for equity in equities:
         if equity < peak:
-            if peak > 0:
+            if positive:
                 current = (peak - equity) / peak * HUNDRED
-                if current > HUNDRED:  # min(current, HUNDRED) keeps current when equal
-                    current = HUNDRED
-                if current > worst:  # max(worst, current) keeps worst when equal
-                    worst = current
+                if current > low:
+                    if current > HUNDRED:  # min(current, HUNDRED) keeps current when equal
+                        current = HUNDRED
+                    if current > worst:  # max(worst, current) keeps worst when equal
+                        worst = low = current
             else:
                 current = ZERO
         elif equity > peak:  # a new high
             peak = equity
+            positive = peak > 0
             current = ZERO
         elif current:  # back at the peak from below (the older peak object stays)
             current = ZERO

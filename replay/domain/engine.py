@@ -44,6 +44,8 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from itertools import repeat
+from operator import add
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -564,7 +566,7 @@ class _Run:
             if feed.symbol in held
         }
         equities, equity_floats = portfolio_equity_series_scaled(portfolio, marks, stop - seq)
-        nows = [t + interval for t in times[seq:stop]]
+        nows = list(map(add, times[seq:stop], repeat(interval)))
         days = self.day_clock.days_of(nows)
         state, reasons = risk_mode_fold(
             self.risk_state, zip(nows, equities, days, strict=True), limits
@@ -629,7 +631,7 @@ class _Run:
         stop = min(stop, bisect_left(times, stable_until - interval, seq + 1))
         if stop <= seq + 1:
             return seq + 1
-        self.log.repeat_last([times[k] + interval for k in range(seq + 1, stop)])
+        self.log.repeat_last(list(map(add, times[seq + 1 : stop], repeat(interval))))
         end_t = times[stop - 1]
         for feed in self.feeds:
             feed.p = bisect_right(feed.ts, end_t, feed.p)
@@ -744,7 +746,7 @@ class _Run:
             final_equity=equity[-1],
             drawdown=self.drawdown,
             fees=self.portfolio.fees_paid,
-            sharpe=sharpe_ratio(self.log.equity_floats, self.interval),
+            sharpe=sharpe_ratio(self.log.equity_floats, self.interval, self.config.signal_kernels),
             win_rate=win_rate(trips),
             fingerprint=self.hasher.hexdigest(),
             elapsed_s=0.0,

@@ -12,12 +12,15 @@ from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from itertools import repeat
-from operator import sub, truediv
 
 from ledger.domain.fills import Fill
 from ledger.domain.positions import Position, position_apply_fill
 from trading.domain.orders import Side
+from trading.domain.strategies.signals import (
+    PYTHON_SIGNALS,
+    SignalKernels,
+    moments_of,
+)
 from trading.domain.symbols import Symbol
 
 YEAR_MS = 365.25 * 86_400_000
@@ -102,21 +105,25 @@ class _Trip:
         )
 
 
-def sharpe_ratio(equity: Sequence[Decimal] | Sequence[float], interval_ms: int) -> float | None:
+def sharpe_ratio(
+    equity: Sequence[Decimal] | Sequence[float],
+    interval_ms: int,
+    kernels: SignalKernels = PYTHON_SIGNALS,
+) -> float | None:
     """Annualised Sharpe of per-cycle returns; ``None`` with < 2 returns or zero variance.
 
     ``equity`` in quote currency, as ``Decimal`` or already as ``float`` of each (an
-    ``array('d')``, e.g. ``CycleLog.equity_floats``): the same result either way."""
-    values = equity.tolist() if isinstance(equity, array) else _floats(equity)
-    if values and min(values) > 0:  # C-level passes, the same values as the filter below
-        returns = list(map(sub, map(truediv, values[1:], values[:-1]), repeat(1.0)))
-    else:
+    ``array('d')``, e.g. ``CycleLog.equity_floats``): the same result either way. A return
+    is counted only after a positive equity. The moments are ``kernels.return_moments``
+    (the backtest passes NumPy ones: the same floats)."""
+    values = equity if isinstance(equity, array) else _floats(equity)
+    moments = kernels.return_moments(values)
+    if moments is None:  # a value not positive, or too few
         returns = [b / a - 1.0 for a, b in zip(values, values[1:], strict=False) if a > 0]
-    if len(returns) < 2:
-        return None
-    mean = math.fsum(returns) / len(returns)
-    deviations = map(sub, returns, repeat(mean))
-    variance = math.fsum(map(pow, deviations, repeat(2))) / (len(returns) - 1)
+        if len(returns) < 2:
+            return None
+        moments = moments_of(returns)
+    _, mean, variance = moments
     if variance <= 0:
         return None
     return mean / math.sqrt(variance) * math.sqrt(YEAR_MS / interval_ms)

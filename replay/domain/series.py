@@ -21,10 +21,11 @@ import sys
 import zlib
 from array import array
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
-from itertools import accumulate, islice, repeat
-from operator import sub
+from itertools import accumulate, chain, compress, islice, repeat
+from operator import is_not, sub
 
 SIX_PLACES = Decimal("0.000001")
 LEVEL = 6  # zlib level: repeated values (flat stretches) compress to almost nothing
@@ -79,15 +80,23 @@ def series_encode(
     if len(names) > 255:
         raise ValueError(f"more than 255 risk modes: {len(names)}")
     code = {name: i for i, name in enumerate(names)}
-    return EncodedSeries(
-        points=points,
-        now_ms=zlib.compress(_little_endian(deltas), LEVEL),
-        equity=_texts(equity, None),
-        cash=_texts(cash, None),
-        drawdown_pct=_texts(drawdown_pct, SIX_PLACES),
-        modes=zlib.compress(bytes(map(code.__getitem__, modes)), LEVEL),
-        mode_names=names,
-    )
+    # zlib releases the GIL while it compresses: each column's text is compressed on a
+    # thread while the next one is formatted (the costliest first)
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="series") as pool:
+        drawdown_blob = pool.submit(_compressed, _text(drawdown_pct, SIX_PLACES))
+        equity_blob = pool.submit(_compressed, _text(equity, None))
+        cash_blob = pool.submit(_compressed, _text(cash, None))
+        now_blob = zlib.compress(_little_endian(deltas), LEVEL)
+        modes_blob = zlib.compress(bytes(map(code.__getitem__, modes)), LEVEL)
+        return EncodedSeries(
+            points=points,
+            now_ms=now_blob,
+            equity=equity_blob.result(),
+            cash=cash_blob.result(),
+            drawdown_pct=drawdown_blob.result(),
+            modes=modes_blob,
+            mode_names=names,
+        )
 
 
 def _little_endian(values: array) -> bytes:
@@ -97,12 +106,26 @@ def _little_endian(values: array) -> bytes:
     return values.tobytes()
 
 
-def _texts(values: Sequence[Decimal], places: Decimal | None) -> bytes:
-    """One text per value (quantized to ``places`` first, if given), newline-separated,
-    compressed; formatted in C-level passes."""
+def _compressed(text: bytes) -> bytes:
+    return zlib.compress(text, TEXT_LEVEL)
+
+
+def _text(values: Sequence[Decimal], places: Decimal | None) -> bytes:
+    """One text per value (quantized to ``places`` first, if given), newline-separated, in
+    ASCII. A run of one repeated object (a quiet stretch repeats the cycle before it) is
+    formatted once; all in C-level passes."""
+    count = len(values)
+    if count == 0:
+        return b""
+    # 1 where cycle k + 1 holds another object than cycle k: the runs start there
+    starts = [0, *compress(range(1, count), map(is_not, islice(values, 1, None), values))]
+    firsts = map(values.__getitem__, starts)
     if places is not None:
-        values = map(Decimal.quantize, values, repeat(places))
-    return zlib.compress("\n".join(map(str, values)).encode("ascii"), TEXT_LEVEL)
+        firsts = map(Decimal.quantize, firsts, repeat(places))
+    if len(starts) == count:  # no repeats
+        return "\n".join(map(str, firsts)).encode("ascii")
+    lengths = map(sub, chain(islice(starts, 1, None), (count,)), starts)
+    return "\n".join(chain.from_iterable(map(repeat, map(str, firsts), lengths))).encode("ascii")
 
 
 def series_times(blob: bytes, points: int) -> list[int]:

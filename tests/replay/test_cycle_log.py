@@ -195,6 +195,26 @@ def test_the_series_gives_back_every_value_exactly(cols) -> None:
     assert series_modes(encoded.modes, encoded.mode_names, n) == modes
 
 
+@given(
+    st.lists(
+        st.tuples(
+            st.decimals(min_value=D(-(10**9)), max_value=D(10**9), places=4), st.integers(1, 5)
+        ),
+        max_size=30,
+    )
+)
+def test_runs_of_one_repeated_object_keep_every_text_digit_for_digit(runs) -> None:
+    # quiet stretches repeat the cycle before them: the same objects, formatted once
+    values = [value for value, count in runs for _ in range(count)]
+    copies = [D(str(v)) for v in values]  # equal values, distinct objects
+    n = len(values)
+    encoded = series_encode(list(range(n)), values, copies, values, ["NORMAL"] * n)
+
+    assert series_texts(encoded.equity, n) == [str(v) for v in values]
+    assert series_texts(encoded.cash, n) == [str(v) for v in values]
+    assert series_texts(encoded.drawdown_pct, n) == [str(v.quantize(D("0.000001"))) for v in values]
+
+
 @given(columns, st.integers(min_value=2, max_value=70))
 def test_the_curve_keeps_the_ends_and_the_worst_drawdown(cols, max_points: int) -> None:
     times, equity, cash, drawdown, modes = cols

@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import math
 import statistics
+from array import array
 from decimal import Decimal
 
 import pytest
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 
 from ledger.domain.fills import Fill
 from replay.domain.metrics import YEAR_MS, RoundTrip, round_trips, sharpe_ratio, win_rate
+from replay.numpy_signals import NUMPY_SIGNALS
 from trading.domain.orders import Side
 from trading.domain.symbols import Symbol
 
@@ -212,3 +214,18 @@ def test_sharpe_annualises_by_the_bar_interval() -> None:
     hourly = sharpe_ratio(curve, 12 * FIVE_MIN)
 
     assert five == pytest.approx(hourly * math.sqrt(12), rel=1e-12)
+
+
+def test_sharpe_is_the_same_with_numpy_kernels_and_skips_returns_after_a_non_positive_equity():
+    curve = [D(100), D(102), D(101), D(104), D(103), D(106), D(99), D(107)]
+    floats = array("d", map(float, curve))
+
+    assert sharpe_ratio(floats, FIVE_MIN, NUMPY_SIGNALS) == sharpe_ratio(curve, FIVE_MIN)
+    # after a zero equity there is no return; the others count as before
+    broken = [D(100), D(0), D(102), D(101), D(104)]
+    returns = [0.0 / 100 - 1.0, 101 / 102 - 1.0, 104 / 101 - 1.0]
+    expected = statistics.mean(returns) / statistics.stdev(returns) * math.sqrt(YEAR_MS / FIVE_MIN)
+    assert sharpe_ratio(broken, FIVE_MIN) == pytest.approx(expected, rel=1e-12)
+    assert sharpe_ratio(array("d", map(float, broken)), FIVE_MIN, NUMPY_SIGNALS) == (
+        sharpe_ratio(broken, FIVE_MIN)
+    )

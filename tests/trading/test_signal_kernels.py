@@ -7,6 +7,7 @@ must be equal, on generated series and on the bundled real candles.
 
 from __future__ import annotations
 
+import statistics
 from array import array
 from pathlib import Path
 
@@ -78,3 +79,39 @@ def test_strategy_masks_on_real_candles_are_the_same_with_either_kernel(strategy
     assert got == expected
     if strategy == "sma_cross":
         assert any(got.flat) and any(got.holding)  # the real series does cross
+
+
+equities = st.lists(  # equity-like values: positive ones of sane size, and some not positive
+    st.one_of(
+        st.floats(min_value=1e-2, max_value=1e9),
+        st.sampled_from([0.0, -5.0]),
+    ),
+    max_size=80,
+)
+
+
+@settings(derandomize=True, max_examples=300, deadline=None)
+@given(values=equities, as_array=st.booleans())
+def test_return_moments_are_the_same_floats(values, as_array):
+    column = array("d", values) if as_array else values
+
+    expected = PYTHON_SIGNALS.return_moments(column)
+
+    assert NUMPY_SIGNALS.return_moments(column) == expected
+    if expected is not None:  # positive values only, at least two returns
+        count, mean, variance = expected
+        returns = [b / a - 1.0 for a, b in zip(values, values[1:], strict=False)]
+        assert count == len(returns) >= 2
+        assert mean == pytest.approx(statistics.fmean(returns), rel=1e-9, abs=1e-12)
+        assert variance == pytest.approx(statistics.variance(returns), rel=1e-9, abs=1e-12)
+    else:
+        assert len(values) < 3 or min(values) <= 0
+
+
+def test_return_moments_of_a_real_series_are_the_same_floats():
+    close = load_dataset(SAMPLE / "usdt-5m").series[Symbol("BTC", "USDT")].close
+
+    expected = PYTHON_SIGNALS.return_moments(close)
+
+    assert expected is not None and expected[0] == len(close) - 1
+    assert NUMPY_SIGNALS.return_moments(close) == expected

@@ -26,10 +26,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 from datetime import date
 from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal, getcontext
 from enum import StrEnum
+from functools import lru_cache
 from typing import NamedTuple
 
 from trading.domain.orders import Side

@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from itertools import accumulate, repeat
+from math import fsum
 from operator import add, and_, le, mul, sub, truediv
 from typing import Any, Protocol
 
@@ -85,6 +86,10 @@ class SignalKernels(Protocol):
         self, close: Sequence[float], means: Any, low: float, high: float
     ) -> tuple[bytes, bytes]:
         """:func:`band_masks` with a result of :meth:`rolling_means`."""
+        ...
+
+    def return_moments(self, values: Sequence[float]) -> tuple[int, float, float] | None:
+        """:func:`return_moments`."""
         ...
 
 
@@ -143,6 +148,29 @@ def band_masks(
     return head + bytes(below), head + bytes(above)
 
 
+def return_moments(values: Sequence[float]) -> tuple[int, float, float] | None:
+    """``(count, mean, sample variance)`` of the simple returns ``values[i + 1] / values[i] -
+    1`` of a series of positive values (an equity curve), or ``None`` when a value is not
+    positive or there are fewer than two returns (the caller decides what those mean).
+
+    Sums are ``math.fsum`` (correctly rounded, independent of order); a deviation is squared
+    as ``d * d``. Used by the backtest's Sharpe ratio (``replay.domain.metrics``).
+    """
+    if len(values) < 3 or min(values) <= 0:
+        return None
+    returns = list(map(sub, map(truediv, values[1:], values[:-1]), repeat(1.0)))
+    return moments_of(returns)
+
+
+def moments_of(returns: Sequence[float]) -> tuple[int, float, float]:
+    """``(count, mean, sample variance)`` of at least two returns, as :func:`return_moments`
+    computes them."""
+    count = len(returns)
+    mean = fsum(returns) / count
+    deviations = list(map(sub, returns, repeat(mean)))
+    return count, mean, fsum(map(mul, deviations, deviations)) / (count - 1)
+
+
 class PythonSignals:
     """:class:`SignalKernels` over this module's functions (standard library only)."""
 
@@ -156,6 +184,9 @@ class PythonSignals:
         self, close: Sequence[float], means: Any, low: float, high: float
     ) -> tuple[bytes, bytes]:
         return band_masks(close, means, low, high)
+
+    def return_moments(self, values: Sequence[float]) -> tuple[int, float, float] | None:
+        return return_moments(values)
 
 
 PYTHON_SIGNALS = PythonSignals()

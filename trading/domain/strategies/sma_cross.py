@@ -71,11 +71,10 @@ class SmaCross(DataclassParams):
         closes = bars.closes(self._warmup)
         fast, slow = self.fast, self.slow
         fast_prev = fsum(closes[-fast - 1 : -1]) / fast
-        fast_now = fsum(closes[-fast:]) / fast
         slow_prev = fsum(closes[:-1]) / slow
-        slow_now = fsum(closes[1:]) / slow
+        # the averages of the last bar only when the bar before allows a cross
         if holding:
-            if slow_prev < fast_prev and slow_now > fast_now:
+            if slow_prev < fast_prev and fsum(closes[1:]) / slow > fsum(closes[-fast:]) / fast:
                 return Intent(
                     strategy=self.name,
                     symbol=ctx.symbol,
@@ -85,7 +84,7 @@ class SmaCross(DataclassParams):
                     reduce_only=True,
                 )
             return None
-        if fast_prev < slow_prev and fast_now > slow_now:
+        if fast_prev < slow_prev and fsum(closes[-fast:]) / fast > fsum(closes[1:]) / slow:
             return Intent(
                 strategy=self.name,
                 symbol=ctx.symbol,

@@ -11,6 +11,7 @@ naming the database and what to do, exit 2. ``--traceback`` keeps Django's full 
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -33,6 +34,11 @@ _MISSING_TABLE = ("no such table", "does not exist")
 
 
 def command_or_exit(argv: list[str]) -> None:
+    """Run the management command of ``argv``; a database error is one line (module
+    docstring). When the command returns, the objects left are frozen out of the cyclic
+    collector (``gc.freeze``): the process is about to exit, and its shutdown would otherwise
+    rescan every module's objects several times (about 0.07 s of every command here).
+    Finalizers and ``atexit`` handlers still run."""
     from django.core.management import execute_from_command_line
     from django.db import DatabaseError, connection
 
@@ -51,3 +57,4 @@ def command_or_exit(argv: list[str]) -> None:
         engine = connection.vendor
         sys.stderr.write(f"database error ({engine} {name}): {reason}{hint}\n")
         raise SystemExit(EXIT_CONFIGURATION) from None
+    gc.freeze()

@@ -80,9 +80,9 @@ class NumpySignals:
         if count < 2 or column.min() <= 0:
             return None
         returns = column[1:] / column[:-1] - 1.0
-        mean = fsum(returns.tolist()) / count
+        mean = fsum(memoryview(returns)) / count  # iterates the doubles, no list
         deviations = returns - mean
-        return count, mean, fsum((deviations * deviations).tolist()) / (count - 1)
+        return count, mean, fsum(memoryview(deviations * deviations)) / (count - 1)
 
 
 NUMPY_SIGNALS = NumpySignals()

@@ -170,10 +170,13 @@ def portfolio_equity_series(
 
 class ScaledMarks(NamedTuple):
     """Marks as scaled integers: mark ``i`` is ``Decimal(units[i]).scaleb(exponent)`` quote
-    units per base unit (a candle column and its ``-price_scale``)."""
+    units per base unit (a candle column and its ``-price_scale``). ``largest``, if given, is
+    at least every ``abs(units[i])`` (e.g. the largest of the whole column, found once),
+    which spares a pass over ``units`` for the exactness bound; ``None``: they are scanned."""
 
     units: Sequence[int]
     exponent: int
+    largest: int | None = None
 
 
 class EquitySeries(NamedTuple):
@@ -248,16 +251,18 @@ def _scaled_terms(
         if scaled is None:
             return None
         coefficient, exp = scaled
-        quantities.append((coefficient, exp + series.exponent, series.units[:length]))
+        quantities.append((coefficient, exp + series.exponent, series.units[:length], series))
         exponent = min(exponent, exp + series.exponent)
     limit = 10 ** getcontext().prec
     base = cash_units * 10 ** (cash_exp - exponent)
     bound = abs(base)
     terms = []
-    for coefficient, exp, units in quantities:
+    for coefficient, exp, units, series in quantities:
         if not units:
             return None
-        largest = max(-min(units), max(units))
+        largest = series.largest
+        if largest is None:
+            largest = max(-min(units), max(units))
         if largest >= limit or abs(coefficient) * largest >= limit:
             return None  # a mark or a product not exact in Decimal
         factor = coefficient * 10 ** (exp - exponent)

@@ -41,7 +41,8 @@ import hashlib
 import time
 from bisect import bisect_left, bisect_right
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import repeat
@@ -193,14 +194,23 @@ def run_backtest(
     the run's cycles, at most 101 calls) and once more at the end with ``done == total``.
     """
     started = time.perf_counter()
-    # The loop allocates many small objects that stay alive (one record per cycle); the cyclic
-    # collector would rescan them again and again. Nothing in the loop creates reference
-    # cycles, so collection is paused for the run and restored afterwards.
+    with collector_paused():
+        run = _Run(dataset, config, execute, port)
+        return _run_loop(run, progress, progress_every, started)
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector inside the block, then restore it as it was.
+
+    The loop allocates many small objects that stay alive (a record per deciding cycle); the
+    collector would rescan them again and again. Nothing in the loop creates reference
+    cycles, so nothing is left for it to free. Reference counting still frees everything.
+    """
     collecting = gc.isenabled()
     gc.disable()
     try:
-        run = _Run(dataset, config, execute, port)
-        return _run_loop(run, progress, progress_every, started)
+        yield
     finally:
         if collecting:
             gc.enable()
@@ -231,7 +241,7 @@ class _Feed:
 
     __slots__ = (
         "symbol", "series", "ts", "n", "p", "first_p", "signals", "book", "book_p", "blocks",
-        "columns", "close_i", "price_exponent",
+        "columns", "close_i", "price_exponent", "_largest_close_i",
     )  # fmt: skip
 
     def __init__(self, symbol: Symbol, series, start: int, signals: SignalBars, book) -> None:
@@ -250,6 +260,15 @@ class _Feed:
         self.book = book
         self.book_p = 0
         self.blocks: BandBlocks | None = None  # built on the first exit-band scan
+        self._largest_close_i: int | None = None
+
+    def largest_close_i(self) -> int:
+        """The largest ``abs`` of the scaled closes of the whole series (found once): a bound
+        for :class:`~ledger.domain.portfolio.ScaledMarks` of any stretch of it."""
+        if self._largest_close_i is None:
+            close = self.close_i
+            self._largest_close_i = max(-min(close), max(close)) if close else 0
+        return self._largest_close_i
 
 
 class _Run:
@@ -560,7 +579,9 @@ class _Run:
             stop = seq + 1
         marks = {
             feed.symbol: ScaledMarks(
-                feed.series.close_i[feed.p - 1 : feed.p - 1 + stop - seq], -feed.series.price_scale
+                feed.series.close_i[feed.p - 1 : feed.p - 1 + stop - seq],
+                -feed.series.price_scale,
+                feed.largest_close_i(),
             )
             for feed in self.feeds
             if feed.symbol in held

@@ -134,6 +134,41 @@ def test_a_fold_keeps_the_first_peak_object_when_equity_comes_back_to_it():
     assert str(final.peak) == "12.0"
 
 
+@settings(derandomize=True, max_examples=300, deadline=None)
+@given(
+    peak=st.sampled_from([Decimal("10"), Decimal("10.00"), Decimal("1234.5678")]),
+    worst=st.sampled_from([Decimal(0), Decimal("12.5"), Decimal("50.0")]),
+    values=st.lists(
+        st.one_of(
+            # below the peak, equal drawdowns with other digits (5, 5.0, 5.00) included
+            st.integers(min_value=0, max_value=9_999).map(lambda v: Decimal(v) / 1000),
+            st.tuples(st.integers(1, 9), st.integers(0, 3)).map(
+                lambda v: Decimal(v[0] * 10 ** v[1]).scaleb(-v[1])
+            ),
+            st.just(Decimal("-3")),  # below zero: past 100 %, clamped
+        ),
+        min_size=6,
+        max_size=40,
+    ),
+)
+def test_a_long_stretch_below_the_peak_folds_as_point_by_point(peak, worst, values):
+    # a quiet held stretch of a losing run: every point below the peak
+    state = DrawdownState(peak, Decimal(0), worst)
+    _assert_fold_equals_updates(state, values)
+    _assert_fold_equals_updates(state, [*values, peak])  # back at the peak: the loop
+    _assert_fold_equals_updates(state, [*values, peak * 2])  # a new high: the loop
+
+
+def test_equal_deepest_drawdowns_keep_the_first_digits():
+    # 5 and 5.000 below a peak of 10.0 give 50.0 and 50.00: equal, not the same text
+    equities = [Decimal("9"), Decimal("5"), Decimal("5.000"), Decimal("8"), *[Decimal("6")] * 5]
+    start = DrawdownState(Decimal("10.0"), Decimal(0), Decimal(0))
+    folded, final = drawdown_fold(start, equities)
+    assert folded[1] == folded[2] and str(folded[1]) != str(folded[2])
+    assert str(final.max_drawdown_pct) == str(folded[1]) and final.drawdown_pct == 40
+    _assert_fold_equals_updates(start, equities)
+
+
 def _reference_update(state, equity):
     """The documented formula, step by step: the running peak (a new high replaces it, an
     equal value does not), ``min((peak - equity) / peak * 100, 100)`` below a positive peak."""

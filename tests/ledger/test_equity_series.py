@@ -48,15 +48,18 @@ small_decimals = st.builds(
         max_size=3,
     ),
     huge=st.booleans(),
+    column_max=st.sampled_from([None, 0, 10**12, 10**30]),
 )
-def test_scaled_marks_give_the_decimal_series_exactly(cash, quantities, marks, huge):
+def test_scaled_marks_give_the_decimal_series_exactly(cash, quantities, marks, huge, column_max):
     symbols = [BTC_TRY, ETH_TRY, SOL_TRY]
     positions = {s: Position(s, quantity=q) for s, q in zip(symbols, quantities, strict=False)}
     portfolio = Portfolio(quote_asset="TRY", cash=cash, positions=positions)
-    scaled = {
-        s: ScaledMarks([u * 10**25 if huge else u for u in units], exponent)
-        for s, (units, exponent) in zip(symbols, marks, strict=True)
-    }
+    scaled = {}
+    for s, (units, exponent) in zip(symbols, marks, strict=True):
+        units = [u * 10**25 if huge else u for u in units]
+        # a bound from the whole column (at least these units' own; None: scanned)
+        largest = None if column_max is None else max(column_max, *units)
+        scaled[s] = ScaledMarks(units, exponent, largest)
     decimal_marks = {s: [D(u).scaleb(m.exponent) for u in m.units] for s, m in scaled.items()}
 
     expected = portfolio_equity_series(portfolio, decimal_marks, 3)

@@ -186,19 +186,19 @@ class CycleLog(Sequence[CycleRecord]):
         if record is not None:
             return record
         return CycleRecord(
-            k,
-            self.now_ms[k],
-            self.modes[k],
-            self.mode_reasons[k],
-            self.equity[k],
-            self.cash[k],
-            self.drawdown_pct[k],
-            self.universe_at(k) if self.planned[k] else None,
-            EMPTY,
-            EMPTY,
-            EMPTY,
-            EMPTY,
-            0,
+            seq=k,
+            now_ms=self.now_ms[k],
+            mode=self.modes[k],
+            mode_reasons=self.mode_reasons[k],
+            equity=self.equity[k],
+            cash=self.cash[k],
+            drawdown_pct=self.drawdown_pct[k],
+            universe=self.universe_at(k) if self.planned[k] else None,
+            intents=EMPTY,
+            orders=EMPTY,
+            cancels=EMPTY,
+            denials=EMPTY,
+            fills=0,
         )
 
     def universe_at(self, k: int) -> tuple[Symbol, ...] | None:

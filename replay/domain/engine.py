@@ -19,15 +19,11 @@ runs at ``now = t + interval`` (the moment bar ``t`` has closed):
    never calls ``submit_order``/``cancel_order`` (``tests/test_architecture.py``);
 11. record: a compact per-cycle record, the running drawdown and the fingerprint.
 
-Quiet cycles (fast path, ``BacktestConfig.fast_path``): a cycle with no resting order and no
-strategy signal (each strategy's conservative mask,
-``trading.domain.strategies.signals``; for a held symbol whose strategy exits at a price set by
-the average cost, its ``exit_band``, scanned by ``replay.domain.band_scan``) and at most fills
-of orders that just completed, cannot produce an order. For runs of such cycles the engine applies the fills and marks the ledger
-(step 3), decides the risk mode (step 4) and records equity and drawdown with folds that equal
-the planner's own functions step by step, and skips steps 5-9; a flat book repeats one record
-until the next signal or risk clock. ``tests/replay/test_engine_fast_path.py`` shows runs
-with and without it are identical.
+Quiet cycles (fast path, ``BacktestConfig.fast_path``): runs of cycles that provably
+produce no order (no resting order, no strategy signal) are recorded by
+:class:`replay.domain.fast_path.QuietCycles` without steps 5-9, with folds that equal the
+planner's steps 3-4 point by point; ``tests/replay/test_engine_fast_path.py`` shows runs with
+and without it are identical.
 
 There is no ORM, file or network access inside the loop; lookups are O(1) per step (each
 symbol keeps a cursor into its columns), so the cost grows linearly with the bars (and with
@@ -39,29 +35,24 @@ from __future__ import annotations
 import gc
 import hashlib
 import time
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
-from itertools import repeat
-from operator import add
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from ledger.domain.drawdown import DrawdownState, TradingDayClock, drawdown_fold, drawdown_update
+from ledger.domain.drawdown import DrawdownState, TradingDayClock, drawdown_update
 from ledger.domain.fills import Fill
 from ledger.domain.portfolio import (
     Portfolio,
-    ScaledMarks,
-    portfolio_apply_fill,
-    portfolio_equity_series_scaled,
 )
-from ledger.domain.positions import Position
-from replay.domain.band_scan import BandBlocks, BandScan
 from replay.domain.cycle_log import CycleLog, CycleRecord
 from replay.domain.dataset import ReplayDataset
+from replay.domain.fast_path import QuietCycles
+from replay.domain.feed import SymbolFeed
 from replay.domain.metrics import RoundTrip, round_trips, sharpe_ratio, win_rate
 from trading.domain.adaptation import (
     AdaptationPolicy,
@@ -71,7 +62,7 @@ from trading.domain.adaptation import (
     adaptation_step,
 )
 from trading.domain.adaptation_bounds import FieldBound
-from trading.domain.cycle import CycleSetup, VenueSnapshot, cycle_inputs_build, fill_from_trade
+from trading.domain.cycle import CycleSetup, VenueSnapshot, cycle_inputs_build
 from trading.domain.market import BarWindow, MarketSnapshot
 from trading.domain.orders import OrderType, Side
 from trading.domain.planner import INITIAL_UNIVERSE, NO_REJECTS, CyclePlan, plan_cycle
@@ -79,8 +70,6 @@ from trading.domain.risk import (
     Denial,
     RiskLimits,
     RiskState,
-    risk_mode_fold,
-    risk_stable_until,
 )
 from trading.domain.strategies.base import Strategy
 from trading.domain.strategies.signals import EVERY_BAR, PYTHON_SIGNALS, SignalBars, SignalKernels
@@ -195,7 +184,7 @@ def run_backtest(
     """
     started = time.perf_counter()
     with collector_paused():
-        run = _Run(dataset, config, execute, port)
+        run = ReplayLoop(dataset, config, execute, port)
         return _run_loop(run, progress, progress_every, started)
 
 
@@ -217,7 +206,7 @@ def collector_paused() -> Iterator[None]:
 
 
 def _run_loop(
-    run: _Run, progress: ProgressFn | None, progress_every: int | None, started: float
+    run: ReplayLoop, progress: ProgressFn | None, progress_every: int | None, started: float
 ) -> BacktestResult:
     total = len(run.times)
     if progress_every is None:
@@ -236,43 +225,11 @@ def _run_loop(
     return result
 
 
-class _Feed:
-    """Loop state of one symbol: its columns, cursor (bars closed so far) and signal masks."""
-
-    __slots__ = (
-        "symbol", "series", "ts", "n", "p", "first_p", "signals", "book", "book_p", "blocks",
-        "columns", "close_i", "price_exponent", "_largest_close_i",
-    )  # fmt: skip
-
-    def __init__(self, symbol: Symbol, series, start: int, signals: SignalBars, book) -> None:
-        self.symbol = symbol
-        self.series = series
-        self.ts = series.ts
-        self.n = len(series.ts)
-        # what each cycle's market snapshot reads: BarWindow's columns and the exact close
-        self.columns = (
-            series.ts, series.open, series.high, series.low, series.close, series.volume,
-        )  # fmt: skip
-        self.close_i = series.close_i
-        self.price_exponent = -series.price_scale
-        self.p = self.first_p = bisect_left(series.ts, start)
-        self.signals = signals
-        self.book = book
-        self.book_p = 0
-        self.blocks: BandBlocks | None = None  # built on the first exit-band scan
-        self._largest_close_i: int | None = None
-
-    def largest_close_i(self) -> int:
-        """The largest ``abs`` of the scaled closes of the whole series (found once): a bound
-        for :class:`~ledger.domain.portfolio.ScaledMarks` of any stretch of it."""
-        if self._largest_close_i is None:
-            close = self.close_i
-            self._largest_close_i = max(-min(close), max(close)) if close else 0
-        return self._largest_close_i
-
-
-class _Run:
-    """Mutable loop state of one run (kept out of the pure planner on purpose)."""
+class ReplayLoop:
+    """Mutable loop state of one run (kept out of the pure planner on purpose): the feeds
+    (:class:`~replay.domain.feed.SymbolFeed`), the simulated venue, the ledger, risk and
+    drawdown states, the cycle log and the fingerprint. :meth:`cycle` runs one planned cycle
+    (or a run of quiet ones, through :attr:`quiet`)."""
 
     def __init__(
         self, dataset: ReplayDataset, config: BacktestConfig, execute: Execute, port: PortFactory
@@ -302,12 +259,13 @@ class _Run:
         self.exit_band = getattr(config.strategy, "exit_band", None)
         masks = _signal_masks(dataset, config) if config.fast_path else {}
         self.feeds = [
-            _Feed(
+            SymbolFeed(
                 s, dataset.series[s], self.times[0], masks.get(s, EVERY_BAR), dataset.books.get(s)
             )
             for s in self.symbols
         ]
         self.feed_of = {feed.symbol: feed for feed in self.feeds}
+        self.quiet = QuietCycles(self) if self.fast_path else None
         self.venue = SimulatedVenue(
             rules=dataset.rules,
             balances={self.quote: config.initial_cash},
@@ -351,8 +309,8 @@ class _Run:
         """Run cycle ``seq`` (bar open time ``t``); returns the next cycle to run."""
         now = t + self.interval
         self._advance(t)
-        if self.fast_path:
-            resume = self._quiet_run(seq)
+        if self.quiet is not None:
+            resume = self.quiet.run(seq)
             if resume > seq:
                 return resume
         market = self._market(now)
@@ -378,8 +336,8 @@ class _Run:
             universe_state=self.universe_state,
             symbol_rejects=self._recent_rejects(now) if self.governed else NO_REJECTS,
         )
-        if self.fast_path:
-            inputs = inputs._replace(quiet_symbols=self._quiet_symbols(trades))
+        if self.quiet is not None:
+            inputs = inputs._replace(quiet_symbols=self.quiet.quiet_symbols(trades))
         new_fills = inputs.fills
         self.fills.extend(new_fills)
         plan = plan_cycle(inputs)
@@ -392,44 +350,24 @@ class _Run:
             self._govern_and_adapt(plan, denials, seq) if self.governed or self.adapting else ()
         )
         record = CycleRecord(
-            seq,
-            now,
-            plan.mode.value,
-            plan.mode_reasons,
-            plan.equity,
-            self.portfolio.cash,
-            self.drawdown.drawdown_pct,
-            plan.universe,
-            plan.intents,
-            plan.orders,
-            plan.cancels,
-            denials,
-            len(new_fills),
-            events,
+            seq=seq,
+            now_ms=now,
+            mode=plan.mode.value,
+            mode_reasons=plan.mode_reasons,
+            equity=plan.equity,
+            cash=self.portfolio.cash,
+            drawdown_pct=self.drawdown.drawdown_pct,
+            universe=plan.universe,
+            intents=plan.intents,
+            orders=plan.orders,
+            cancels=plan.cancels,
+            denials=denials,
+            fills=len(new_fills),
+            events=events,
         )
         self.log.append(record)
-        self._hash(record, new_fills, mode_changed)
+        self.fingerprint_update(record, new_fills, mode_changed=mode_changed)
         return seq + 1
-
-    def _quiet_symbols(self, trades: list) -> frozenset[Symbol]:
-        """The symbols whose strategy provably returns nothing at this cycle: no order resting,
-        no new fill (so the position is as the mask assumes) and the mask for that position
-        0 at the last closed bar (``CycleInputs.quiet_symbols``): a signal on one pair does not
-        evaluate the others."""
-        traded = {trade.symbol for trade in trades}
-        venue, positions = self.venue, self.portfolio.positions
-        resting = venue.has_any_open_orders()
-        quiet = []
-        for feed in self.feeds:
-            symbol, p = feed.symbol, feed.p
-            if not p or symbol in traded or (resting and venue.has_open_orders(symbol)):
-                continue
-            position = positions.get(symbol)
-            held = position is not None and position.quantity
-            mask = feed.signals.holding if held else feed.signals.flat
-            if mask is not None and not mask[p - 1]:
-                quiet.append(symbol)
-        return frozenset(quiet)
 
     def _recent_rejects(self, now: int) -> dict[Symbol, int]:
         """Venue rejects per symbol over the last ``reject_window_ms`` (scoring, spikes)."""
@@ -484,221 +422,48 @@ class _Run:
         self.previous_equity = plan.equity
         return tuple(events)
 
-    def _quiet_run(self, seq: int) -> int:
-        """Record quiet cycles from ``seq`` on; returns the first cycle the planner must run.
-
-        A cycle is quiet when there is no new fill, no resting order, and no symbol whose
-        strategy mask marks its last closed bar (masks are conservative: 0 guarantees the
-        strategy returns nothing). Then reconciliation has nothing to match, there is nothing
-        to cancel and no intent, so steps 5-9 would produce nothing. Steps 3-4 still run here
-        with the planner's own functions (ledger marking, risk mode, drawdown); a cycle whose
-        mode would change is left to the planner so the change is recorded there. Nothing is
-        submitted inside the run, so the fill and open-order conditions hold throughout.
-
-        Every cycle time is the close of at least one bar, whose age is 0, so the data is never
-        all stale at a backtest cycle (``all_data_stale`` is False here as in the planner).
-        """
-        venue = self.venue
-        if seq == 0 or venue.has_any_open_orders():
-            return seq
-        fills: list[Fill] = []
-        portfolio = self.portfolio
-        if venue.fill_count != self.fill_cursor:
-            trades, _ = venue.fills_since(self.fill_cursor)
-            fills = [fill_from_trade(t) for t in trades]
-            for fill in fills:  # step 3 exactly as the planner does it
-                portfolio = portfolio_apply_fill(portfolio, fill)
-        positions = portfolio.positions
-        held = {f.symbol for f in self.feeds if (p := positions.get(f.symbol)) and p.quantity}
-        masks = []
-        for feed in self.feeds:
-            if feed.symbol in held:
-                mask = feed.signals.holding
-                if mask is None:
-                    mask = self._exit_scan(feed, positions[feed.symbol])
-            else:
-                mask = feed.signals.flat
-            if mask is None or (feed.p and mask[feed.p - 1]):
-                return seq
-            masks.append(mask)
-        stop = self._next_signal_cycle(seq, masks)
-        return self._record_quiet(seq, stop, held, portfolio, fills)
-
-    def _exit_scan(self, feed: _Feed, position: Position) -> BandScan | None:
-        """The held symbol's :class:`BandScan` from the strategy's exit band (its exits depend
-        on the average cost), or ``None`` (plan every bar) without one or with a book."""
-        exit_band = self.exit_band
-        rules = self.dataset.rules.get(feed.symbol)
-        if exit_band is None or feed.book is not None or rules is None:
-            return None
-        band = exit_band(
-            position.quantity, position.average_cost, self.config.fee_taker_bps, rules.min_notional
-        )
-        if band is None:
-            return None
-        if feed.blocks is None:
-            feed.blocks = BandBlocks(feed.series.close)
-        take, dust = band.float_bounds()
-        return BandScan(feed.blocks, take, dust)
-
-    def _commit_fills(self, portfolio: Portfolio, fills: list[Fill]) -> None:
-        self.portfolio = portfolio
-        self.fills.extend(fills)
-        self.fill_cursor += len(fills)
-
-    def _next_signal_cycle(self, seq: int, masks: list[bytes | BandScan]) -> int:
-        """First cycle after ``seq`` at which some symbol's mask fires (or the end)."""
-        stop = len(self.times)
-        for feed, mask in zip(self.feeds, masks, strict=True):
-            fire = mask.find(1, feed.p)  # bytes or BandScan
-            if fire != -1:
-                stop = min(stop, bisect_left(self.times, feed.ts[fire], seq + 1))
-        return stop
-
-    def _record_quiet(
-        self, seq: int, stop: int, held: set[Symbol], portfolio: Portfolio, fills: list[Fill]
-    ) -> int:
-        """Mark, risk-check and record cycles ``seq..stop-1``; stop early at a mode change.
-
-        ``portfolio`` already holds cycle ``seq``'s ``fills``; both are committed only if that
-        cycle is recorded here (otherwise the planner takes the cycle, fills included).
-        """
-        times, interval, limits = self.times, self.interval, self.config.limits
-        last_t = times[stop - 1]
-        for feed in self.feeds:
-            # Batch only while each held symbol closes exactly one bar per cycle (no gap):
-            # its bars in (times[seq], last_t] must be as many as the cycles there.
-            if (
-                feed.symbol in held
-                and bisect_right(feed.ts, last_t, feed.p) - feed.p != stop - seq - 1
-            ):
-                stop = seq + 1
-                last_t = times[seq]
-        signal_stop = stop
-        if not held:  # flat: equity is the cash; fold one cycle, then repeat it in bulk
-            stop = seq + 1
-        marks = {
-            feed.symbol: ScaledMarks(
-                feed.series.close_i[feed.p - 1 : feed.p - 1 + stop - seq],
-                -feed.series.price_scale,
-                feed.largest_close_i(),
-            )
-            for feed in self.feeds
-            if feed.symbol in held
-        }
-        equities, equity_floats = portfolio_equity_series_scaled(portfolio, marks, stop - seq)
-        nows = list(map(add, times[seq:stop], repeat(interval)))
-        days = self.day_clock.days_of(nows)
-        state, reasons = risk_mode_fold(
-            self.risk_state, zip(nows, equities, days, strict=True), limits
-        )
-        accepted = len(reasons)
-        if accepted == 0:
-            return seq  # the first cycle changes the mode: the planner records it
-        drawdowns, drawdown = drawdown_fold(self.drawdown, equities[:accepted])
-        mode, cash = state.mode.value, portfolio.cash
-        first = CycleRecord(
-            seq,
-            nows[0],
-            mode,
-            reasons[0],
-            equities[0],
-            cash,
-            drawdowns[0],
-            None,
-            EMPTY,
-            EMPTY,
-            EMPTY,
-            EMPTY,
-            len(fills),
-        )
-        self.log.append(first)
-        if fills:
-            self._commit_fills(portfolio, fills)
-            self._hash(first, fills, False)
-        self.log.extend_quiet(
-            nows[1:accepted],
-            mode,
-            reasons[1:],
-            equities[1:accepted],
-            cash,
-            drawdowns[1:],
-            equity_floats[1:accepted],
-        )
-        k = seq + accepted
-        if not held:
-            k = self._flat_stretch(seq, nows[0], state, signal_stop)
-        self.risk_state, self.drawdown = state, drawdown
-        if k > seq:
-            end_t = times[k - 1]
-            for feed in self.feeds:
-                feed.p = bisect_right(feed.ts, end_t, feed.p)
-        return k
-
-    def _flat_stretch(self, seq: int, now: int, state: RiskState, stop: int) -> int:
-        """After quiet cycle ``seq`` with a flat book, record the cycles that must repeat it.
-
-        With no position, no resting order and no fill, equity is the cash and stays so; the
-        drawdown state then cannot change, and the risk state cannot change before
-        :func:`risk_stable_until` or the end of the trading day. Every cycle before the next of
-        those times, and before the next bar where a strategy mask fires, is therefore
-        identical to cycle ``seq`` except for its number and time. ``stop`` is the next cycle
-        where a mask fires. Returns the next cycle to run (``seq + 1`` when no stretch applies).
-        """
-        stable_until = min(
-            risk_stable_until(state, self.config.limits), self.day_clock.day_end_ms(now)
-        )
-        times, interval = self.times, self.interval
-        stop = min(stop, bisect_left(times, stable_until - interval, seq + 1))
-        if stop <= seq + 1:
-            return seq + 1
-        self.log.repeat_last(list(map(add, times[seq + 1 : stop], repeat(interval))))
-        end_t = times[stop - 1]
-        for feed in self.feeds:
-            feed.p = bisect_right(feed.ts, end_t, feed.p)
-        return stop
-
     def _advance(self, t: int) -> None:
         """Close every bar with open time <= ``t``; the venue matches resting orders first."""
         venue = self.venue
         matching = venue.has_any_open_orders()  # orders are only placed after this step
         for feed in self.feeds:
-            ts, p, n = feed.ts, feed.p, feed.n
-            while p < n and ts[p] <= t:
+            ts, closed, count = feed.ts, feed.closed, feed.bar_count
+            while closed < count and ts[closed] <= t:
                 if matching and venue.has_open_orders(feed.symbol):
-                    venue.on_bar(feed.symbol, feed.series.bar(p))
-                p += 1
-            feed.p = p
+                    venue.on_bar(feed.symbol, feed.series.bar(closed))
+                closed += 1
+            feed.closed = closed
 
     def _market(self, now: int) -> dict[Symbol, MarketSnapshot]:
         market: dict[Symbol, MarketSnapshot] = {}
         interval = self.interval
         for feed in self.feeds:
-            p = feed.p
-            if p == 0:
+            closed = feed.closed
+            if closed == 0:
                 continue
             bid = ask = None
             if feed.book is not None:
                 bid, ask = self._book_quote(feed, now)
             market[feed.symbol] = MarketSnapshot(
-                feed.symbol,
-                # CandleSeries.window(p) and close_decimal(p - 1), without their call overhead
-                BarWindow(*feed.columns, p, interval),
-                Decimal(feed.close_i[p - 1]).scaleb(feed.price_exponent),
-                now - feed.ts[p - 1] - interval,
-                bid,
-                ask,
+                symbol=feed.symbol,
+                # CandleSeries.window(closed) and close_decimal(closed - 1), without their call
+                # overhead (columns: ts, open, high, low, close, volume)
+                bars=BarWindow(*feed.columns, closed, interval),
+                mark_price=Decimal(feed.close_i[closed - 1]).scaleb(feed.price_exponent),
+                age_ms=now - feed.ts[closed - 1] - interval,
+                bid=bid,
+                ask=ask,
             )
         return market
 
-    def _book_quote(self, feed: _Feed, now: int) -> tuple[Decimal | None, Decimal | None]:
-        book, q = feed.book, feed.book_p
-        while q < len(book.ts) and book.ts[q] <= now:
-            q += 1
-        feed.book_p = q
-        if q == 0:
+    def _book_quote(self, feed: SymbolFeed, now: int) -> tuple[Decimal | None, Decimal | None]:
+        book, seen = feed.book, feed.book_cursor
+        while seen < len(book.ts) and book.ts[seen] <= now:
+            seen += 1
+        feed.book_cursor = seen
+        if seen == 0:
             return None, None
-        return book.bid_decimal(q - 1), book.ask_decimal(q - 1)
+        return book.bid_decimal(seen - 1), book.ask_decimal(seen - 1)
 
     def _execute(self, plan: CyclePlan, now: int) -> tuple[Denial, ...]:
         """Step 10 through the injected executor and port; returns all the cycle's denials."""
@@ -721,10 +486,12 @@ class _Run:
         sees bars only while it holds open orders of the symbol, so its price could be old.
         """
         feed = self.feed_of[symbol]
-        if feed.p:
-            self.venue.observe_price(symbol, feed.series.close_decimal(feed.p - 1))
+        if feed.closed:
+            self.venue.observe_price(symbol, feed.series.close_decimal(feed.closed - 1))
 
-    def _hash(self, record: CycleRecord, fills: list[Fill], mode_changed: bool) -> None:
+    def fingerprint_update(
+        self, record: CycleRecord, fills: list[Fill], *, mode_changed: bool
+    ) -> None:
         """Fold a cycle's decisions into the fingerprint; cycles without any add nothing.
 
         Decisions are mode changes, intents, orders, cancels, denials and fills, so a quiet
@@ -750,7 +517,7 @@ class _Run:
             line = f"V|{version.number}|{version.parent}|{version.status.value}|{version.reason}"
             self.hasher.update(f"{line}|{params}\n".encode())
         self.hasher.update(f"E|{self.log.equity[-1]}|{self.drawdown.max_drawdown_pct}\n".encode())
-        bars = sum(feed.p - feed.first_p for feed in self.feeds)
+        bars = sum(feed.closed - feed.first_bar for feed in self.feeds)
         equity = self.log.equity
         trips = round_trips(self.fills, self.quote)
         balances = {a: b.free + b.locked for a, b in self.venue.balances().items()}

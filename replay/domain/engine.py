@@ -37,7 +37,7 @@ import hashlib
 import time
 from bisect import bisect_left
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -552,12 +552,15 @@ def _signal_masks(dataset: ReplayDataset, config: BacktestConfig) -> dict[Symbol
     return {symbol: signal_bars(series.close, kernels) for symbol, series in dataset.series.items()}
 
 
-def _timeline(dataset: ReplayDataset, config: BacktestConfig) -> list[int]:
+def _timeline(dataset: ReplayDataset, config: BacktestConfig) -> Sequence[int]:
+    """The distinct bar open times of the window, ascending (one cycle each)."""
     columns = [series.ts for series in dataset.series.values()]
     # One series is already strictly increasing (validated at load), and so are several with
-    # the same open times (one C-level comparison each); others are merged.
+    # the same open times (one C-level comparison each): its column is the timeline (a slice
+    # of it is a copy of the machine integers, no Python objects); others are merged.
+    ordered: Sequence[int]
     if all(column == columns[0] for column in columns[1:]):
-        ordered = list(columns[0])
+        ordered = columns[0]
     else:
         ordered = sorted(set().union(*columns))
     lo = 0 if config.start_ms is None else bisect_left(ordered, config.start_ms)

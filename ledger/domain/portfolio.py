@@ -138,14 +138,16 @@ def portfolio_exposure(portfolio: Portfolio, marks: Mapping[Symbol, Decimal]) ->
 
 def portfolio_equity(portfolio: Portfolio, marks: Mapping[Symbol, Decimal]) -> Decimal:
     """Equity in quote: ``cash + sum(qty * mark)``. Raises :class:`MissingMarkError` like
-    :func:`portfolio_exposure`."""
-    return portfolio.cash + portfolio_exposure(portfolio, marks)
+    :func:`portfolio_exposure`. One point of :func:`portfolio_equity_series`, where the
+    formula lives."""
+    return portfolio_equity_series(portfolio, {s: (mark,) for s, mark in marks.items()}, 1)[0]
 
 
 def portfolio_equity_series(
     portfolio: Portfolio, marks: Mapping[Symbol, Sequence[Decimal]], length: int
 ) -> list[Decimal]:
-    """:func:`portfolio_equity` at ``length`` successive sets of marks, positions unchanged.
+    """Equity at ``length`` successive sets of marks, positions unchanged (the formula of
+    :func:`portfolio_equity`, which is one point of it).
 
     ``marks[symbol][i]`` is the mark of a held symbol at point ``i``. Each result equals
     ``portfolio_equity(portfolio, {s: marks[s][i] for s in marks})`` exactly (same additions

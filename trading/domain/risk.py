@@ -146,6 +146,14 @@ def data_all_stale(ages_ms: Iterable[int], max_data_age_ms: int) -> bool:
     return seen
 
 
+def fall_ratio(reference: Decimal, equity: Decimal) -> Decimal:
+    """How far ``equity`` is below ``reference`` (positive), as a fraction of it:
+    ``(reference - equity) / reference``, in the current context. The drawdown from the risk
+    peak and the day's loss are both this expression, and every test of them (the full
+    decision, its quick path, the fold) calls it, so they agree to the last digit."""
+    return (reference - equity) / reference
+
+
 def risk_mode_decide(state: RiskState, inputs: ModeInputs, limits: RiskLimits) -> RiskState:
     """Return the next :class:`RiskState` with the mode for this cycle and its reasons."""
     if _still_normal(state, inputs, limits):
@@ -190,11 +198,11 @@ def _still_normal(state: RiskState, inputs: ModeInputs, limits: RiskLimits) -> b
     equity, peak = inputs.equity, state.risk_peak
     if equity > peak or peak <= 0 or inputs.now_ms - state.risk_peak_ms > limits.drawdown_window_ms:
         return False
-    # The same expressions as _wanted_mode, so both always agree to the last digit.
-    if (peak - equity) / peak >= limits.reduce_drawdown_pct:
+    # fall_ratio is _wanted_mode's own expression, so both always agree to the last digit.
+    if fall_ratio(peak, equity) >= limits.reduce_drawdown_pct:
         return False
     start = state.day_start_equity
-    return start > 0 and (start - equity) / start < limits.daily_loss_pct
+    return start > 0 and fall_ratio(start, equity) < limits.daily_loss_pct
 
 
 def risk_mode_fold(
@@ -234,7 +242,7 @@ def risk_mode_fold(
             quick
             and day == state_day
             and now - peak_ms <= window
-            and (equity > daily_floor or (start - equity) / start < daily)
+            and (equity > daily_floor or fall_ratio(start, equity) < daily)
         ):
             if equity > peak:  # _roll_peak moves the peak; the drawdown is then 0
                 peak, peak_ms = equity, now
@@ -242,7 +250,7 @@ def risk_mode_fold(
                 continue
             if peak is not floor_peak:
                 floor_peak, reduce_floor = peak, _safe_floor(peak, reduce, margin)
-            if equity > reduce_floor or (peak - equity) / peak < reduce:
+            if equity > reduce_floor or fall_ratio(peak, equity) < reduce:
                 append(())
                 continue
         if peak is not state.risk_peak or peak_ms != state.risk_peak_ms:
@@ -326,13 +334,13 @@ def _wanted_mode(
     if inputs.stop_entries:
         reduce.append("STOP_ENTRIES")
     if state.risk_peak > 0:
-        drawdown = (state.risk_peak - inputs.equity) / state.risk_peak
+        drawdown = fall_ratio(state.risk_peak, inputs.equity)
         if drawdown >= limits.observe_drawdown_pct:
             observe.append("DRAWDOWN")
         elif drawdown >= limits.reduce_drawdown_pct:
             reduce.append("DRAWDOWN")
     if state.day_start_equity > 0:
-        loss = (state.day_start_equity - inputs.equity) / state.day_start_equity
+        loss = fall_ratio(state.day_start_equity, inputs.equity)
         if loss >= limits.daily_loss_pct:
             observe.append("DAILY_LOSS")
     if observe:

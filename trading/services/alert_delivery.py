@@ -32,9 +32,9 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import httpx
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
@@ -42,6 +42,9 @@ from django.utils import timezone
 
 from meva.logging import redact_text
 from trading.models import Alert, AlertSeverity
+
+if TYPE_CHECKING:
+    import httpx
 
 logger = logging.getLogger(__name__)
 
@@ -171,6 +174,8 @@ def alert_deliver_once(alert_id: int, *, final: bool = False) -> str:
     returns ``sent``/``failed`` (``""`` when the alert is gone or no URL is set). A retryable
     failure raises :class:`DeliveryRetry` (after recording ``retrying``), unless ``final``,
     when it is recorded as ``failed``."""
+    import httpx  # here, not at start-up: every process imports this module (the admin)
+
     alert = Alert.objects.filter(pk=alert_id).first()
     url = settings.ALERT_WEBHOOK_URL
     if alert is None or not url:

@@ -520,3 +520,28 @@ def test_a_port_reject_is_recorded_as_a_venue_denial_in_the_cycle(tmp_path: Path
     assert [d.code for d in record.denials] == ["VENUE_INSUFFICIENT_BALANCE"]
     assert (record.denials[0].symbol, record.denials[0].strategy) == (BTC, "scripted")
     assert result.fills == []
+
+
+# --- the cyclic collector is paused for a run and restored as it was -------------------------
+
+
+def test_the_collector_is_paused_inside_and_restored_as_it_was_even_after_an_error() -> None:
+    import gc
+
+    from replay.domain.engine import collector_paused
+
+    was = gc.isenabled()
+    try:
+        gc.enable()
+        with collector_paused():
+            assert not gc.isenabled()
+        assert gc.isenabled()
+        with pytest.raises(RuntimeError), collector_paused():
+            raise RuntimeError("boom")
+        assert gc.isenabled()
+        gc.disable()  # paused by the caller already: left paused
+        with collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    finally:
+        (gc.enable if was else gc.disable)()

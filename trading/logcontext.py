@@ -10,12 +10,13 @@ enclosing :func:`log_context` exits.
 
 from __future__ import annotations
 
-from contextvars import ContextVar, Token
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 # The fields log_context may set (README "Observability and alerts").
 CONTEXT_FIELDS = ("account", "cycle_id", "symbol", "client_order_id")
-_ALLOWED = frozenset(CONTEXT_FIELDS)
 
 _context: ContextVar[dict[str, Any] | None] = ContextVar("meva_log_context", default=None)
 
@@ -24,28 +25,18 @@ def _fields() -> dict[str, Any]:
     return _context.get() or {}
 
 
-class log_context:  # noqa: N801 - used like the function it replaced: ``with log_context(...)``
+@contextmanager
+def log_context(**fields: Any) -> Iterator[None]:
     """Add ``fields`` (names from :data:`CONTEXT_FIELDS`) to every log line inside the block;
-    ``None`` values are left out. Nested blocks add to (and override) outer ones. An unknown
-    field is a ``ValueError`` when the block is set up. A plain class rather than a generator
-    context manager: the execution service enters one per order."""
-
-    __slots__ = ("_fields", "_token")
-
-    def __init__(self, **fields: Any) -> None:
-        if not _ALLOWED.issuperset(fields):
-            unknown = set(fields) - _ALLOWED
-            raise ValueError(f"log_context: unknown fields {sorted(unknown)}")
-        self._fields = {k: v for k, v in fields.items() if v is not None}
-        self._token: Token | None = None
-
-    def __enter__(self) -> None:
-        self._token = _context.set(_fields() | self._fields)
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self._token is not None:
-            _context.reset(self._token)
-            self._token = None
+    ``None`` values are left out. Nested blocks add to (and override) outer ones."""
+    unknown = set(fields) - set(CONTEXT_FIELDS)
+    if unknown:
+        raise ValueError(f"log_context: unknown fields {sorted(unknown)}")
+    token = _context.set(_fields() | {k: v for k, v in fields.items() if v is not None})
+    try:
+        yield
+    finally:
+        _context.reset(token)
 
 
 def log_context_bind(**fields: Any) -> None:

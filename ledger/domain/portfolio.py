@@ -250,21 +250,20 @@ def _scaled_terms(
     exponent = min(cash_exp, 0)
     for quantity, series in held:
         scaled = _units(quantity)
-        if scaled is None:
+        units = series.units[:length]
+        if scaled is None or not units:
             return None
         coefficient, exp = scaled
-        quantities.append((coefficient, exp + series.exponent, series.units[:length], series))
+        largest = series.largest
+        if largest is None:
+            largest = max(-min(units), max(units))
+        quantities.append((coefficient, exp + series.exponent, units, largest))
         exponent = min(exponent, exp + series.exponent)
     limit = 10 ** getcontext().prec
     base = cash_units * 10 ** (cash_exp - exponent)
     bound = abs(base)
     terms = []
-    for coefficient, exp, units, series in quantities:
-        if not units:
-            return None
-        largest = series.largest
-        if largest is None:
-            largest = max(-min(units), max(units))
+    for coefficient, exp, units, largest in quantities:
         if largest >= limit or abs(coefficient) * largest >= limit:
             return None  # a mark or a product not exact in Decimal
         factor = coefficient * 10 ** (exp - exponent)

@@ -46,10 +46,8 @@ from zoneinfo import ZoneInfo
 
 from ledger.domain.drawdown import DrawdownState, TradingDayClock, drawdown_update
 from ledger.domain.fills import Fill
-from ledger.domain.portfolio import (
-    Portfolio,
-)
-from replay.domain.cycle_log import CycleLog, CycleRecord
+from ledger.domain.portfolio import Portfolio
+from replay.domain.cycle_log import EMPTY, CycleLog, CycleRecord
 from replay.domain.dataset import ReplayDataset
 from replay.domain.fast_path import QuietCycles
 from replay.domain.feed import SymbolFeed
@@ -66,11 +64,7 @@ from trading.domain.cycle import CycleSetup, VenueSnapshot, cycle_inputs_build
 from trading.domain.market import BarWindow, MarketSnapshot
 from trading.domain.orders import OrderType, Side
 from trading.domain.planner import INITIAL_UNIVERSE, NO_REJECTS, CyclePlan, plan_cycle
-from trading.domain.risk import (
-    Denial,
-    RiskLimits,
-    RiskState,
-)
+from trading.domain.risk import Denial, RiskLimits, RiskState
 from trading.domain.strategies.base import Strategy
 from trading.domain.strategies.signals import EVERY_BAR, PYTHON_SIGNALS, SignalBars, SignalKernels
 from trading.domain.symbols import Symbol
@@ -78,7 +72,6 @@ from trading.domain.universe import UniverseLimits
 from trading.domain.universe_plan import UniverseGovernance, cycle_outcome
 from trading.domain.venue import FillModel, SimulatedVenue
 
-EMPTY: tuple = ()
 ProgressFn = Callable[[int, int], None]
 # (venue, *, clock) -> the order port the executor calls, e.g. SimulatedExchange;
 # ``clock`` returns the replay time in epoch ms.
@@ -244,7 +237,8 @@ class ReplayLoop:
             raise BacktestError("no bars between the requested start and end")
         self.governed = config.universe_governance is not None
         self.adapting = config.adaptation is not None and config.adaptation.enabled
-        self.fast_path = config.fast_path and not (self.governed or self.adapting)
+        # governance counts cycles and adaptation judges each one: both plan every cycle
+        fast_path = config.fast_path and not (self.governed or self.adapting)
         self.universe_state = INITIAL_UNIVERSE
         self.universe_outcome = ""
         self.rejects: deque[tuple[int, Symbol]] = deque()  # (cycle ms, symbol) of venue rejects
@@ -257,7 +251,7 @@ class ReplayLoop:
                 now_ms=self.times[0] + dataset.interval_ms,
             )
         self.exit_band = getattr(config.strategy, "exit_band", None)
-        masks = _signal_masks(dataset, config) if config.fast_path else {}
+        masks = _signal_masks(dataset, config) if fast_path else {}  # read by the fast path only
         self.feeds = [
             SymbolFeed(
                 s, dataset.series[s], self.times[0], masks.get(s, EVERY_BAR), dataset.books.get(s)
@@ -265,7 +259,7 @@ class ReplayLoop:
             for s in self.symbols
         ]
         self.feed_of = {feed.symbol: feed for feed in self.feeds}
-        self.quiet = QuietCycles(self) if self.fast_path else None
+        self.quiet = QuietCycles(self) if fast_path else None
         self.venue = SimulatedVenue(
             rules=dataset.rules,
             balances={self.quote: config.initial_cash},

@@ -178,8 +178,8 @@ class QuietCycles:
             stop = seq + 1
         marks = {
             feed.symbol: ScaledMarks(
-                feed.series.close_i[feed.closed - 1 : feed.closed - 1 + stop - seq],
-                -feed.series.price_scale,
+                feed.close_i[feed.closed - 1 : feed.closed - 1 + stop - seq],
+                feed.price_exponent,
                 feed.largest_close_i(),
             )
             for feed in loop.feeds
@@ -242,7 +242,8 @@ class QuietCycles:
         :func:`risk_stable_until` or the end of the trading day. Every cycle before the next of
         those times, and before the next bar where a strategy mask fires, is therefore
         identical to cycle ``seq`` except for its number and time. ``stop`` is the next cycle
-        where a mask fires. Returns the next cycle to run (``seq + 1`` when no stretch applies).
+        where a mask fires. Returns the next cycle to run (``seq + 1`` when no stretch applies);
+        the caller closes the feeds' bars up to it.
         """
         loop = self.loop
         stable_until = min(
@@ -253,7 +254,4 @@ class QuietCycles:
         if stop <= seq + 1:
             return seq + 1
         loop.log.repeat_last(list(map(add, times[seq + 1 : stop], repeat(interval))))
-        end_t = times[stop - 1]
-        for feed in loop.feeds:
-            feed.closed = bisect_right(feed.ts, end_t, feed.closed)
         return stop

@@ -71,10 +71,11 @@ class SmaCross(DataclassParams):
         closes = bars.closes(self._warmup)
         fast, slow = self.fast, self.slow
         fast_prev = fsum(closes[-fast - 1 : -1]) / fast
+        fast_now = fsum(closes[-fast:]) / fast
         slow_prev = fsum(closes[:-1]) / slow
-        # the averages of the last bar only when the bar before allows a cross
+        slow_now = fsum(closes[1:]) / slow
         if holding:
-            if slow_prev < fast_prev and fsum(closes[1:]) / slow > fsum(closes[-fast:]) / fast:
+            if slow_prev < fast_prev and slow_now > fast_now:
                 return Intent(
                     strategy=self.name,
                     symbol=ctx.symbol,
@@ -84,7 +85,7 @@ class SmaCross(DataclassParams):
                     reduce_only=True,
                 )
             return None
-        if fast_prev < slow_prev and fsum(closes[-fast:]) / fast > fsum(closes[1:]) / slow:
+        if fast_prev < slow_prev and fast_now > slow_now:
             return Intent(
                 strategy=self.name,
                 symbol=ctx.symbol,

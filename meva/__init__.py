@@ -1,3 +1,5 @@
-from meva.celery import app as celery_app
+"""Meva's project package: settings, start-up, Celery application, locks and shared helpers.
 
-__all__ = ("celery_app",)
+The Celery application (``meva.celery``) is loaded by the trading app when the full app set
+starts (``trading.apps``), not here: a batch command's process never imports Celery.
+"""

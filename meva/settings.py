@@ -52,6 +52,14 @@ INSTALLED_APPS = [
     "replay",
     "api",
 ]
+# `batch`: only the apps whose models the batch commands (backtest, backtest_sweep,
+# import_dataset) use; manage.py starts those commands so (meva.startup.BATCH_COMMANDS).
+# Importing the admin, the API and Celery's scheduler cost each of them about 0.2 s of
+# start-up for nothing. No migrations run in a batch process.
+BATCH_APPS = ["django.contrib.auth", "django.contrib.contenttypes", "trading", "ledger", "replay"]
+APP_SET = env.choice("MEVA_APP_SET", "all", ("all", "batch"))
+if APP_SET == "batch":
+    INSTALLED_APPS = BATCH_APPS
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

@@ -7,6 +7,10 @@ the process exits with status 2, instead of a long traceback that buries the var
 ``command_or_exit(argv)`` runs a management command the same way for the database: a database
 that cannot be reached, or one whose tables are missing (``migrate`` was not run), is one line
 naming the database and what to do, exit 2. ``--traceback`` keeps Django's full traceback.
+
+``app_set_for(argv)`` names the apps a command's process loads (``MEVA_APP_SET``, read by the
+settings): ``batch`` for :data:`BATCH_COMMANDS`, which use only the domain apps' models, and
+``all`` for every other command.
 """
 
 from __future__ import annotations
@@ -16,6 +20,15 @@ import os
 import sys
 
 EXIT_CONFIGURATION = 2
+# Commands that run the engine or import data and never serve a page, schedule a task or
+# migrate: their processes load the domain apps only (meva.settings.BATCH_APPS).
+BATCH_COMMANDS = frozenset({"backtest", "backtest_sweep", "import_dataset"})
+
+
+def app_set_for(argv: list[str]) -> str:
+    """``"batch"`` when ``argv`` (``sys.argv`` of ``manage.py``) runs one of
+    :data:`BATCH_COMMANDS`, else ``"all"``."""
+    return "batch" if len(argv) > 1 and argv[1] in BATCH_COMMANDS else "all"
 
 
 def settings_or_exit() -> None:

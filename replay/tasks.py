@@ -1,10 +1,15 @@
-"""Celery tasks of the replay app: interfaces only (load, call one service, report)."""
+"""Celery tasks of the replay app: interfaces only (load, call one service, report).
+
+The tasks belong to Meva's Celery application (``meva.celery.app``), so a process that sends
+one uses its broker even where the application is not loaded at start-up (the batch commands,
+``meva.startup.BATCH_COMMANDS``).
+"""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-from celery import shared_task
+from meva.celery import app
 
 # A backtest of the bundled samples takes seconds; a year of 1-minute bars over a few symbols
 # minutes. The soft limit is raised inside the task, so the service records the run failed.
@@ -12,7 +17,7 @@ BACKTEST_RUN_TIME_LIMIT_S = 3600
 SOFT_MARGIN_S = 30
 
 
-@shared_task(
+@app.task(
     name="replay.backtest_run",
     soft_time_limit=BACKTEST_RUN_TIME_LIMIT_S - SOFT_MARGIN_S,
     time_limit=BACKTEST_RUN_TIME_LIMIT_S,
@@ -31,7 +36,7 @@ def backtest_run_task(run_id: int, max_volume_share: str | None = None) -> dict[
     return {"run_id": run.pk, "status": str(run.status)}
 
 
-@shared_task(
+@app.task(
     name="replay.sweep_run",
     soft_time_limit=BACKTEST_RUN_TIME_LIMIT_S - SOFT_MARGIN_S,
     time_limit=BACKTEST_RUN_TIME_LIMIT_S,

@@ -6,15 +6,16 @@ and returns a small JSON-able summary. The services take their single-flight loc
 limit here is below its lock's TTL (tested), so a running task never outlives its lock. Nothing
 is retried: a cycle is not idempotent across clocks, and beat runs reconciliation again anyway.
 The cycle and reconciliation services are imported inside the task bodies, so this module
-(and the worker) import without them.
+(and the worker) import without them. The tasks belong to Meva's Celery application
+(``meva.celery.app``), so a process that sends one uses its broker even where the application
+is not loaded at start-up (the batch commands, ``meva.startup.BATCH_COMMANDS``).
 """
 
 from __future__ import annotations
 
 import logging
 
-from celery import shared_task
-
+from meva.celery import app
 from meva.locks import single_flight
 from trading.exchange.btcturk.client import btcturk_client_from_settings
 from trading.services.instruments import instruments_sync
@@ -31,7 +32,7 @@ INSTRUMENTS_SYNC_TIME_LIMIT_S = 300
 SOFT_MARGIN_S = 30
 
 
-@shared_task(
+@app.task(
     name="trading.cycle_run",
     soft_time_limit=CYCLE_RUN_TIME_LIMIT_S - SOFT_MARGIN_S,
     time_limit=CYCLE_RUN_TIME_LIMIT_S,
@@ -48,7 +49,7 @@ def cycle_run_task(account: str) -> dict[str, object]:
     return {"cycle_id": cycle.id, "status": str(cycle.status)}
 
 
-@shared_task(
+@app.task(
     name="trading.orders_reconcile",
     soft_time_limit=ORDERS_RECONCILE_TIME_LIMIT_S - SOFT_MARGIN_S,
     time_limit=ORDERS_RECONCILE_TIME_LIMIT_S,
@@ -64,7 +65,7 @@ def orders_reconcile_task(account: str) -> dict[str, object]:
     return result.as_dict()
 
 
-@shared_task(
+@app.task(
     name="trading.balances_check",
     soft_time_limit=BALANCES_CHECK_TIME_LIMIT_S - SOFT_MARGIN_S,
     time_limit=BALANCES_CHECK_TIME_LIMIT_S,
@@ -80,7 +81,7 @@ def balances_check_task(account: str) -> dict[str, object]:
     return result.as_dict()
 
 
-@shared_task(
+@app.task(
     name="trading.instruments_sync",
     soft_time_limit=INSTRUMENTS_SYNC_TIME_LIMIT_S - SOFT_MARGIN_S,
     time_limit=INSTRUMENTS_SYNC_TIME_LIMIT_S,
@@ -105,7 +106,7 @@ def instruments_sync_task() -> dict[str, object]:
 ALERT_DELIVER_TIME_LIMIT_S = 120
 
 
-@shared_task(
+@app.task(
     name="trading.alert_deliver",
     bind=True,
     soft_time_limit=ALERT_DELIVER_TIME_LIMIT_S - SOFT_MARGIN_S,
@@ -134,7 +135,7 @@ def alert_deliver_task(self, alert_id: int) -> dict[str, object]:
     return {"alert_id": alert_id, "status": status}
 
 
-@shared_task(name="trading.beat_heartbeat", time_limit=30, ignore_result=True)
+@app.task(name="trading.beat_heartbeat", time_limit=30, ignore_result=True)
 def beat_heartbeat_task() -> float:
     """Record that beat is scheduling and a worker consumes (trading.services.process_health);
     returns the epoch seconds recorded."""
@@ -143,7 +144,7 @@ def beat_heartbeat_task() -> float:
     return beat_heartbeat_record()
 
 
-@shared_task(name="trading.stale_work_sweep", time_limit=120, ignore_result=True)
+@app.task(name="trading.stale_work_sweep", time_limit=120, ignore_result=True)
 def stale_work_sweep_task() -> dict[str, int]:
     """Mark cycles and backtest runs left running by a dead process failed
     (trading.services.stale_work); returns the counts swept."""

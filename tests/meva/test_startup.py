@@ -3,12 +3,15 @@ and database URLs in errors never show their password."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from meva.startup import app_set_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,3 +73,89 @@ def test_an_unreachable_database_is_one_line_without_its_password() -> None:
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
     assert done.stderr.startswith("database error (postgresql meva): ")
     assert "hunter2-secret" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "app_set"),
+    [
+        (["manage.py", "backtest", "--dataset", "d"], "batch"),
+        (["manage.py", "backtest_sweep"], "batch"),
+        (["manage.py", "import_dataset", "x"], "batch"),
+        (["manage.py", "runserver"], "all"),
+        (["manage.py", "migrate"], "all"),
+        (["manage.py", "help", "backtest"], "all"),
+        (["manage.py"], "all"),
+    ],
+)
+def test_the_batch_commands_and_only_they_run_with_the_domain_apps(
+    argv: list[str], app_set: str
+) -> None:
+    assert app_set_for(argv) == app_set
+
+
+def test_the_full_app_set_makes_mevas_celery_application_the_current_one() -> None:
+    from celery import current_app
+
+    assert current_app.main == "meva"
+    current_app.loader.import_default_modules()  # as django-celery-beat's task list does
+    assert "replay.sweep_run" in current_app.tasks and "trading.cycle_run" in current_app.tasks
+
+
+_WEB_PACKAGES = {"celery", "django_celery_beat", "rest_framework", "drf_spectacular", "api"}
+
+
+def _web(modules: set[str]) -> set[str]:
+    """The admin's, the API's and Celery's modules among ``modules``."""
+    return {
+        m
+        for m in modules
+        if m.split(".")[0] in _WEB_PACKAGES or m.startswith("django.contrib.admin")
+    }
+
+
+# runs manage.py's main with the arguments after the first, then writes the names of the
+# modules the process imported to the file named by the first
+_MODULES_AFTER = """
+import json, runpy, sys
+out, sys.argv = sys.argv[1], ["manage.py", *sys.argv[2:]]
+runpy.run_path("manage.py", run_name="__main__")
+with open(out, "w") as modules:
+    json.dump(sorted(sys.modules), modules)
+"""
+
+
+def _modules_after(out: Path, *args: str, **env: str) -> set[str]:
+    """The modules ``manage.py *args`` imported (the command must succeed)."""
+    environ = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "LOG_LEVEL")}
+    done = subprocess.run(
+        [sys.executable, "-c", _MODULES_AFTER, str(out), *args],
+        cwd=ROOT,
+        env={**environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return set(json.loads(out.read_text()))
+
+
+def test_batch_commands_work_without_importing_the_web_and_scheduling_apps(
+    tmp_path: Path,
+) -> None:
+    database = {"DATABASE_URL": f"sqlite:///{tmp_path / 'batch.sqlite3'}", "REDIS_URL": ""}
+    assert _manage("migrate", "-v0", **database).returncode == 0
+    dataset = str(ROOT / "data" / "sample" / "try-1m")
+    commands = [
+        ("import_dataset", dataset, "--name", "sample"),
+        ("backtest", "--dataset", "sample", "--strategy", "sma_cross", "--json"),
+        ("backtest_sweep", "--dataset", "sample", "--strategy", "sma_cross",
+         "--grid", '{"fast": [5], "slow": [30]}', "--workers", "1"),
+    ]  # fmt: skip
+    for argv in commands:
+        loaded = _modules_after(tmp_path / "modules.json", *argv, **database)
+        assert f"replay.management.commands.{argv[0]}" in loaded, argv[0]
+        assert _web(loaded) == set(), (argv[0], sorted(_web(loaded))[:10])
+    assert '"trades": ' in _manage(*commands[1], **database).stdout
+    # any other command loads them all, on the same database
+    loaded = _modules_after(tmp_path / "modules.json", "check", **database)
+    assert {"celery", "django.contrib.admin", "rest_framework", "api.urls"} <= _web(loaded)

@@ -20,12 +20,12 @@ from __future__ import annotations
 import sys
 import zlib
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 from itertools import accumulate, chain, compress, islice, repeat
-from operator import is_not, sub
+from operator import add, is_not, mul, sub
 
 SIX_PLACES = Decimal("0.000001")
 LEVEL = 6  # zlib level: repeated values (flat stretches) compress to almost nothing
@@ -67,15 +67,19 @@ def series_encode(
     cash: Sequence[Decimal],
     drawdown_pct: Sequence[Decimal],
     modes: Sequence[str],
+    *,
+    time_deltas: Callable[[Sequence[int]], bytes] | None = None,
 ) -> EncodedSeries:
-    """Compress one value per cycle of each column (equal lengths, else ``ValueError``)."""
+    """Compress one value per cycle of each column (equal lengths, else ``ValueError``).
+
+    ``time_deltas`` turns the times into the ``now_ms`` column's bytes, as
+    :func:`little_endian_deltas` does (the default); the backtest services pass a NumPy one
+    (``replay.numpy_series``), the same bytes in a fiftieth of the time."""
+    time_deltas = time_deltas or little_endian_deltas
     points = len(now_ms)
     lengths = {len(equity), len(cash), len(drawdown_pct), len(modes)}
     if lengths != {points}:
         raise ValueError(f"series columns differ in length: {points} times, {sorted(lengths)}")
-    times = array("q", now_ms)
-    deltas = array("q", times[:1])
-    deltas.extend(map(sub, islice(times, 1, None), times))
     names = sorted(set(modes))
     if len(names) > 255:
         raise ValueError(f"more than 255 risk modes: {len(names)}")
@@ -86,7 +90,7 @@ def series_encode(
         drawdown_blob = pool.submit(_compressed, _text(drawdown_pct, SIX_PLACES))
         equity_blob = pool.submit(_compressed, _text(equity, None))
         cash_blob = pool.submit(_compressed, _text(cash, None))
-        now_blob = zlib.compress(_little_endian(deltas), LEVEL)
+        now_blob = zlib.compress(time_deltas(now_ms), LEVEL)
         modes_blob = zlib.compress(bytes(map(code.__getitem__, modes)), LEVEL)
         return EncodedSeries(
             points=points,
@@ -99,11 +103,15 @@ def series_encode(
         )
 
 
-def _little_endian(values: array) -> bytes:
+def little_endian_deltas(times: Sequence[int]) -> bytes:
+    """``times`` (epoch ms) as little-endian int64 deltas, the first being the first time
+    itself: the ``now_ms`` column before compression. ``OverflowError`` past int64."""
+    times = array("q", times)
+    deltas = array("q", times[:1])
+    deltas.extend(map(sub, islice(times, 1, None), times))
     if sys.byteorder == "big":
-        values = array(values.typecode, values)
-        values.byteswap()
-    return values.tobytes()
+        deltas.byteswap()
+    return deltas.tobytes()
 
 
 def _compressed(text: bytes) -> bytes:
@@ -124,8 +132,10 @@ def _text(values: Sequence[Decimal], places: Decimal | None) -> bytes:
         firsts = map(Decimal.quantize, firsts, repeat(places))
     if len(starts) == count:  # no repeats
         return "\n".join(map(str, firsts)).encode("ascii")
+    # each run's text and newline, times the run's length (one string per run, not per cycle)
     lengths = map(sub, chain(islice(starts, 1, None), (count,)), starts)
-    return "\n".join(chain.from_iterable(map(repeat, map(str, firsts), lengths))).encode("ascii")
+    lines = map(mul, map(add, map(str, firsts), repeat("\n")), lengths)
+    return "".join(lines)[:-1].encode("ascii")
 
 
 def series_times(blob: bytes, points: int) -> list[int]:

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from typing import TextIO
+from functools import cache
+from typing import TYPE_CHECKING, TextIO
 
-from tqdm import tqdm
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
-# No tqdm monitor thread: a sweep forks worker processes, which must not inherit a thread's
-# locks; the bars are redrawn as the work reports anyway.
-tqdm.monitor_interval = 0
+
+@cache
+def _tqdm() -> type[tqdm]:
+    """tqdm's bar class, imported when a bar is first made (a command without one, e.g.
+    ``backtest --json``, does not pay for the import)."""
+    from tqdm import tqdm
+
+    # No tqdm monitor thread: a sweep forks worker processes, which must not inherit a
+    # thread's locks; the bars are redrawn as the work reports anyway.
+    tqdm.monitor_interval = 0
+    return tqdm
 
 
 def progress_wanted(stream: TextIO, *, quiet: bool = False) -> bool:
@@ -27,7 +37,7 @@ class CycleBar:
 
     def __call__(self, done: int, total: int) -> None:
         if self.bar is None:
-            self.bar = tqdm(
+            self.bar = _tqdm()(
                 total=total, desc=self.description, unit="cycle", file=self.stream, leave=True
             )
         self.bar.update(done - self.bar.n)
@@ -42,4 +52,6 @@ class CycleBar:
 def runs_bar(stream: TextIO, total: int, *, description: str, disable: bool = False) -> tqdm:
     """A tqdm bar of ``total`` runs on ``stream`` (a sweep's combinations); a disabled bar
     draws nothing but still counts (``bar.n``)."""
-    return tqdm(total=total, desc=description, unit="run", file=stream, leave=True, disable=disable)
+    return _tqdm()(
+        total=total, desc=description, unit="run", file=stream, leave=True, disable=disable
+    )

@@ -37,6 +37,7 @@ from django.utils import timezone
 
 from meva.bulk_write import JsonText, rows_write
 from meva.errors import ApplicationError
+from replay import numpy_series
 from replay.domain.cycle_log import CycleLog
 from replay.domain.engine import (
     BacktestConfig,
@@ -403,7 +404,14 @@ def _trade_rows(run: BacktestRun, result: BacktestResult) -> Iterator[tuple]:
 def backtest_series_store(*, run: BacktestRun, log: CycleLog) -> BacktestSeries:
     """Store every cycle's time, equity, cash, drawdown and mode of ``log`` as ``run``'s
     compact series (``replay.domain.series``); returns the row."""
-    encoded = series_encode(log.now_ms, log.equity, log.cash, log.drawdown_pct, log.modes)
+    encoded = series_encode(
+        log.now_ms,
+        log.equity,
+        log.cash,
+        log.drawdown_pct,
+        log.modes,
+        time_deltas=numpy_series.little_endian_deltas,
+    )
     return BacktestSeries.objects.create(
         run=run,
         points=encoded.points,

@@ -65,6 +65,12 @@ class ArrowKernels:
                 return out[quotient.offset : quotient.offset + len(quotient)]
         return PYTHON_KERNELS.floats(values, scale)
 
+    def largest_abs(self, values: array) -> int:
+        if LITTLE and len(values):
+            bounds = pc.min_max(arrow_view(values))
+            return max(-bounds["min"].as_py(), bounds["max"].as_py())  # Python ints
+        return PYTHON_KERNELS.largest_abs(values)
+
 
 def arrow_view(values: array) -> pa.Array:
     """An ``array("q")`` as an Arrow int64 array sharing its memory (no copy), for

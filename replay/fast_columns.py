@@ -66,5 +66,11 @@ class FastKernels:
                 return out
         return PYTHON_KERNELS.floats(values, scale)
 
+    def largest_abs(self, values: array) -> int:
+        if not len(values):
+            return 0
+        view = _view(values)
+        return max(-int(view.min()), int(view.max()))  # Python ints: -(-2**63) fits
+
 
 FAST_KERNELS = FastKernels()

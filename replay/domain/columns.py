@@ -45,6 +45,10 @@ class ColumnKernels(Protocol):
         """``array("d")`` of ``values[i] / 10**scale`` (Python's true division)."""
         ...
 
+    def largest_abs(self, values: array) -> int:
+        """The largest ``abs`` of ``values`` (``array("q")``); 0 when empty."""
+        ...
+
 
 class PythonKernels:
     """:class:`ColumnKernels` with the standard library only."""
@@ -73,6 +77,9 @@ class PythonKernels:
 
     def floats(self, values: array, scale: int) -> array:
         return array("d", map(truediv, values, repeat(10**scale)))
+
+    def largest_abs(self, values: array) -> int:
+        return max(-min(values), max(values)) if values else 0
 
 
 PYTHON_KERNELS = PythonKernels()

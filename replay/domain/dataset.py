@@ -164,6 +164,8 @@ class CandleSeries:
     the exact values are the scaled integers ``*_i``: price = ``open_i[i] /
     10^price_scale`` quote units, volume = ``volume_i[i] / 10^volume_scale`` base units.
     ``price_scale`` is the most decimals seen in the file's price columns.
+    ``largest_close_i`` is the largest ``abs`` of ``close_i``, found at load: the bound that
+    lets the engine add up equity in scaled integers (``ledger.domain.portfolio.ScaledMarks``).
     """
 
     symbol: Symbol
@@ -181,6 +183,7 @@ class CandleSeries:
     volume_i: array
     price_scale: int
     volume_scale: int
+    largest_close_i: int
     gaps: tuple[Gap, ...] = ()
 
     def __len__(self) -> int:
@@ -483,6 +486,7 @@ def _candle_series(
         volume_i=cols["volume"],
         price_scale=scale,
         volume_scale=vscale,
+        largest_close_i=kernels.largest_abs(cols["close"]),
         gaps=gaps,
     )
 

@@ -180,7 +180,7 @@ class QuietCycles:
             feed.symbol: ScaledMarks(
                 feed.close_i[feed.closed - 1 : feed.closed - 1 + stop - seq],
                 feed.price_exponent,
-                feed.largest_close_i(),
+                feed.largest_close_i,
             )
             for feed in loop.feeds
             if feed.symbol in held

@@ -25,7 +25,7 @@ class SymbolFeed:
 
     __slots__ = (
         "symbol", "series", "ts", "bar_count", "closed", "first_bar", "signals", "book",
-        "book_cursor", "blocks", "columns", "close_i", "price_exponent", "_largest_close_i",
+        "book_cursor", "blocks", "columns", "close_i", "price_exponent", "largest_close_i",
     )  # fmt: skip
 
     def __init__(
@@ -50,12 +50,6 @@ class SymbolFeed:
         self.book = book
         self.book_cursor = 0
         self.blocks: BandBlocks | None = None
-        self._largest_close_i: int | None = None
-
-    def largest_close_i(self) -> int:
-        """The largest ``abs`` of the scaled closes of the whole series (found once): a bound
-        for :class:`~ledger.domain.portfolio.ScaledMarks` of any stretch of it."""
-        if self._largest_close_i is None:
-            close = self.close_i
-            self._largest_close_i = max(-min(close), max(close)) if close else 0
-        return self._largest_close_i
+        # the largest abs of the scaled closes of the whole series (found at load): a bound for
+        # ledger.domain.portfolio.ScaledMarks of any stretch of it
+        self.largest_close_i = series.largest_close_i

@@ -568,6 +568,7 @@ def test_it_keeps_prices_exact_with_normalised_scale(
     assert series.close_decimal(0) == series.open_decimal(0) == value
     assert series.close_i[0] == int(value.scaleb(scale))
     assert series.close[0] == float(value)
+    assert series.largest_close_i == max(series.close_i)  # the equity bound, found at load
 
 
 def test_it_scales_a_file_to_the_most_decimals_of_its_price_columns(

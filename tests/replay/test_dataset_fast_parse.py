@@ -142,6 +142,16 @@ def test_float_columns_are_python_true_division(values: list[int], scale: int) -
     assert list(FAST.floats(column, scale)) == expected
 
 
+@given(st.lists(st.integers(min_value=-(2**63), max_value=2**63 - 1), max_size=40))
+def test_the_largest_abs_agrees(values: list[int]) -> None:
+    column = array("q", values)
+
+    expected = max(map(abs, values), default=0)
+    assert PYTHON.largest_abs(column) == expected
+    assert ARROW.largest_abs(column) == expected
+    assert FAST.largest_abs(column) == expected
+
+
 @given(st.integers(min_value=0, max_value=10**12), st.integers(-3, 70_000), st.integers(1, 30))
 def test_spacing_checks_agree(first: int, step: int, count: int) -> None:
     even = array("q", [first + i * step for i in range(count)])

@@ -228,7 +228,7 @@ def portfolio_equity_series_scaled(
             for factor, units in columns:
                 total += factor * units[i]
             totals.append(total)
-    values = [Decimal(total).scaleb(exponent) for total in totals]
+    values = list(map(Decimal.scaleb, map(Decimal, totals), repeat(exponent)))  # C-level
     if exponent < 0:  # int / int is correctly rounded, as float(Decimal) is
         floats = list(map(truediv, totals, repeat(10**-exponent)))
     else:

@@ -91,7 +91,9 @@ def series_encode(
         equity_blob = pool.submit(_compressed, _text(equity, None))
         cash_blob = pool.submit(_compressed, _text(cash, None))
         now_blob = zlib.compress(time_deltas(now_ms), LEVEL)
-        modes_blob = zlib.compress(bytes(map(code.__getitem__, modes)), LEVEL)
+        # one mode all along (the usual run): every code is 0
+        codes = bytes(points) if len(names) == 1 else bytes(map(code.__getitem__, modes))
+        modes_blob = zlib.compress(codes, LEVEL)
         return EncodedSeries(
             points=points,
             now_ms=now_blob,

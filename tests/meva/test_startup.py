@@ -3,6 +3,7 @@ and database URLs in errors never show their password."""
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from meva.startup import app_set_for
+from meva.startup import app_set_for, collector_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -93,6 +94,31 @@ def test_the_batch_commands_and_only_they_run_with_the_domain_apps(
     assert app_set_for(argv) == app_set
 
 
+@pytest.mark.parametrize(
+    ("argv", "collecting"),
+    [
+        (["manage.py", "backtest", "--dataset", "d"], False),
+        (["manage.py", "import_dataset", "x"], False),
+        (["manage.py", "backtest_sweep"], True),
+        (["manage.py", "runserver"], True),
+        (["manage.py"], True),
+    ],
+)
+def test_only_one_shot_commands_turn_the_cyclic_collector_off(
+    argv: list[str], collecting: bool
+) -> None:
+    was = gc.isenabled()
+    gc.enable()
+    try:
+        collector_for(argv)
+        assert gc.isenabled() is collecting
+    finally:
+        if was:
+            gc.enable()
+        else:
+            gc.disable()
+
+
 def test_the_full_app_set_makes_mevas_celery_application_the_current_one() -> None:
     from celery import current_app
 
@@ -116,16 +142,17 @@ def _web(modules: set[str]) -> set[str]:
 # runs manage.py's main with the arguments after the first, then writes the names of the
 # modules the process imported to the file named by the first
 _MODULES_AFTER = """
-import json, runpy, sys
+import gc, json, runpy, sys
 out, sys.argv = sys.argv[1], ["manage.py", *sys.argv[2:]]
 runpy.run_path("manage.py", run_name="__main__")
 with open(out, "w") as modules:
-    json.dump(sorted(sys.modules), modules)
+    json.dump({"modules": sorted(sys.modules), "collector": gc.isenabled()}, modules)
 """
 
 
-def _modules_after(out: Path, *args: str, **env: str) -> set[str]:
-    """The modules ``manage.py *args`` imported (the command must succeed)."""
+def _process_after(out: Path, *args: str, **env: str) -> dict:
+    """What the process of ``manage.py *args`` imported (``modules``) and whether its cyclic
+    garbage collector was on at the end (``collector``); the command must succeed."""
     environ = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "LOG_LEVEL")}
     done = subprocess.run(
         [sys.executable, "-c", _MODULES_AFTER, str(out), *args],
@@ -136,7 +163,12 @@ def _modules_after(out: Path, *args: str, **env: str) -> set[str]:
         timeout=120,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    return set(json.loads(out.read_text()))
+    return json.loads(out.read_text())
+
+
+def _modules_after(out: Path, *args: str, **env: str) -> set[str]:
+    """The modules ``manage.py *args`` imported (the command must succeed)."""
+    return set(_process_after(out, *args, **env)["modules"])
 
 
 def test_batch_commands_work_without_importing_the_web_and_scheduling_apps(
@@ -152,10 +184,16 @@ def test_batch_commands_work_without_importing_the_web_and_scheduling_apps(
          "--grid", '{"fast": [5], "slow": [30]}', "--workers", "1"),
     ]  # fmt: skip
     for argv in commands:
-        loaded = _modules_after(tmp_path / "modules.json", *argv, **database)
+        after = _process_after(tmp_path / "modules.json", *argv, **database)
+        loaded = set(after["modules"])
         assert f"replay.management.commands.{argv[0]}" in loaded, argv[0]
         assert _web(loaded) == set(), (argv[0], sorted(_web(loaded))[:10])
+        # one-shot jobs run without the cyclic collector; a sweep keeps it for its workers
+        assert after["collector"] is (argv[0] == "backtest_sweep"), argv[0]
     assert '"trades": ' in _manage(*commands[1], **database).stdout
-    # any other command loads them all, on the same database
-    loaded = _modules_after(tmp_path / "modules.json", "check", **database)
-    assert {"celery", "django.contrib.admin", "rest_framework", "api.urls"} <= _web(loaded)
+    # any other command loads them all, on the same database, and keeps the collector
+    after = _process_after(tmp_path / "modules.json", "check", **database)
+    assert {"celery", "django.contrib.admin", "rest_framework", "api.urls"} <= _web(
+        set(after["modules"])
+    )
+    assert after["collector"] is True

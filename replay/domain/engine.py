@@ -186,8 +186,11 @@ def collector_paused() -> Iterator[None]:
     """Pause Python's cyclic garbage collector inside the block, then restore it as it was.
 
     The loop allocates many small objects that stay alive (a record per deciding cycle); the
-    collector would rescan them again and again. Nothing in the loop creates reference
-    cycles, so nothing is left for it to free. Reference counting still frees everything.
+    collector would rescan them again and again, with nothing to free: reference counting
+    frees what the run drops. The loop state itself (:class:`ReplayLoop`, its fast path and
+    the venue's clock callback refer to each other) is a reference cycle once the run ends:
+    the first collection after the block frees it, and with it the cycle log the result no
+    longer needs.
     """
     collecting = gc.isenabled()
     gc.disable()

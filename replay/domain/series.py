@@ -61,6 +61,17 @@ class CurvePoint:
     drawdown_pct: Decimal
 
 
+def little_endian_deltas(times: Sequence[int]) -> bytes:
+    """``times`` (epoch ms) as little-endian int64 deltas, the first being the first time
+    itself: the ``now_ms`` column before compression. ``OverflowError`` past int64."""
+    times = array("q", times)
+    deltas = array("q", times[:1])
+    deltas.extend(map(sub, islice(times, 1, None), times))
+    if sys.byteorder == "big":
+        deltas.byteswap()
+    return deltas.tobytes()
+
+
 def series_encode(
     now_ms: Sequence[int],
     equity: Sequence[Decimal],
@@ -68,14 +79,13 @@ def series_encode(
     drawdown_pct: Sequence[Decimal],
     modes: Sequence[str],
     *,
-    time_deltas: Callable[[Sequence[int]], bytes] | None = None,
+    time_deltas: Callable[[Sequence[int]], bytes] = little_endian_deltas,
 ) -> EncodedSeries:
     """Compress one value per cycle of each column (equal lengths, else ``ValueError``).
 
     ``time_deltas`` turns the times into the ``now_ms`` column's bytes, as
     :func:`little_endian_deltas` does (the default); the backtest services pass a NumPy one
     (``replay.numpy_series``), the same bytes in a fiftieth of the time."""
-    time_deltas = time_deltas or little_endian_deltas
     points = len(now_ms)
     lengths = {len(equity), len(cash), len(drawdown_pct), len(modes)}
     if lengths != {points}:
@@ -103,17 +113,6 @@ def series_encode(
             modes=modes_blob,
             mode_names=names,
         )
-
-
-def little_endian_deltas(times: Sequence[int]) -> bytes:
-    """``times`` (epoch ms) as little-endian int64 deltas, the first being the first time
-    itself: the ``now_ms`` column before compression. ``OverflowError`` past int64."""
-    times = array("q", times)
-    deltas = array("q", times[:1])
-    deltas.extend(map(sub, islice(times, 1, None), times))
-    if sys.byteorder == "big":
-        deltas.byteswap()
-    return deltas.tobytes()
 
 
 def _compressed(text: bytes) -> bytes:

@@ -140,8 +140,8 @@ def _web(modules: set[str]) -> set[str]:
 
 
 # runs manage.py's main with the arguments after the first, then writes the names of the
-# modules the process imported to the file named by the first
-_MODULES_AFTER = """
+# modules the process imported and its collector's state to the file named by the first
+_PROCESS_AFTER = """
 import gc, json, runpy, sys
 out, sys.argv = sys.argv[1], ["manage.py", *sys.argv[2:]]
 runpy.run_path("manage.py", run_name="__main__")
@@ -155,7 +155,7 @@ def _process_after(out: Path, *args: str, **env: str) -> dict:
     garbage collector was on at the end (``collector``); the command must succeed."""
     environ = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "LOG_LEVEL")}
     done = subprocess.run(
-        [sys.executable, "-c", _MODULES_AFTER, str(out), *args],
+        [sys.executable, "-c", _PROCESS_AFTER, str(out), *args],
         cwd=ROOT,
         env={**environ, **env},
         capture_output=True,
@@ -164,11 +164,6 @@ def _process_after(out: Path, *args: str, **env: str) -> dict:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(out.read_text())
-
-
-def _modules_after(out: Path, *args: str, **env: str) -> set[str]:
-    """The modules ``manage.py *args`` imported (the command must succeed)."""
-    return set(_process_after(out, *args, **env)["modules"])
 
 
 def test_batch_commands_work_without_importing_the_web_and_scheduling_apps(

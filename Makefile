@@ -8,7 +8,7 @@ ADDR ?= 127.0.0.1:8000
 CHROMIUM := /usr/bin/chromium
 
 .DEFAULT_GOAL := run
-.PHONY: run test lint admin bench bench-exchange sandbox paper chaos concurrency stack browser clean distclean
+.PHONY: run bytecode test lint admin bench bench-exchange sandbox paper chaos concurrency stack browser clean distclean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,15 @@ $(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-run: $(VENV)/.installed
+# The project's own modules compiled to bytecode once (pip does it for the dependencies).
+# Without it, a shell that sets PYTHONDONTWRITEBYTECODE (as many CI images and this Dockerfile
+# do) makes every process compile ~100 modules again at start-up: ~0.1 s a command.
+# compileall skips what is up to date, so this costs ~0.1 s after the first time.
+APP_PACKAGES := meva trading ledger replay api
+bytecode: $(VENV)/.installed
+	$(PY) -m compileall -q -j 0 $(APP_PACKAGES)
+
+run: $(VENV)/.installed bytecode
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py import_dataset data/sample/usdt-5m --name sample-usdt-5m
 	$(PY) manage.py import_dataset data/sample/try-1m --name sample-try-1m

@@ -98,6 +98,16 @@ def build(data: Path, out: Path, pairs: int, bars: int) -> Path:
     return out
 
 
+def compile_project() -> None:
+    """Compile the project's modules to bytecode first, as ``make run`` does (pip compiled the
+    dependencies' at install): with ``PYTHONDONTWRITEBYTECODE`` set (this machine sets it) no
+    import writes bytecode, and each timed process would compile ~100 modules (~0.1 s)."""
+    subprocess.run(
+        [PY, "-m", "compileall", "-q", "-j", "0", "meva", "trading", "ledger", "replay", "api"],
+        cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
 def _measured(argv: list[str], env: dict[str, str]) -> tuple[float, int, str, str]:
     """Run ``argv``; (wall seconds, peak RSS in bytes of that process, stdout, stderr)."""
     import tempfile
@@ -157,6 +167,7 @@ def main() -> None:
     out = ROOT / "var" / "bench" / f"chained-{args.pairs}x{args.bars}-1m"
     started = time.perf_counter()
     build(args.data, out, args.pairs, args.bars)
+    compile_project()
     size = sum(f.stat().st_size for f in (out / "candles").iterdir())
     print(
         f"dataset {out.relative_to(ROOT)}: {args.pairs} pairs x {args.bars} bars, "

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, getcontext
+from functools import lru_cache
 from itertools import repeat
 from operator import mul, truediv
 from types import MappingProxyType
@@ -228,7 +229,10 @@ def portfolio_equity_series_scaled(
             for factor, units in columns:
                 total += factor * units[i]
             totals.append(total)
-    values = list(map(Decimal.scaleb, map(Decimal, totals), repeat(exponent)))  # C-level
+    # total * 10^exponent: the product with a one-digit power of ten is exact (the bound
+    # above), the same coefficient and exponent as Decimal(total).scaleb(exponent) and a
+    # quarter cheaper; C-level passes
+    values = list(map(mul, map(Decimal, totals), repeat(_power_of_ten(exponent))))
     if exponent < 0:  # int / int is correctly rounded, as float(Decimal) is
         floats = list(map(truediv, totals, repeat(10**-exponent)))
     else:
@@ -270,6 +274,12 @@ def _scaled_terms(
         bound += abs(factor) * largest
         terms.append((factor, units))
     return None if bound >= limit else (base, terms, exponent)
+
+
+@lru_cache(maxsize=64)
+def _power_of_ten(exponent: int) -> Decimal:
+    """``1E<exponent>``: one coefficient digit, so a product with it is exact."""
+    return Decimal(1).scaleb(exponent)
 
 
 _UNITS: dict[int, tuple[Decimal, int, int]] = {}  # id -> (the object, coefficient, exponent)

@@ -7,7 +7,7 @@ the average cost is scanned against its ``exit_band``, ``replay.domain.band_scan
 cycle cannot produce an order, so steps 5-9 of the pipeline would return nothing. For a run of
 them :class:`QuietCycles` still does steps 3-4 with the planner's own functions (the fills
 into the ledger, the marks, the risk mode, the drawdown), in folds that equal those functions
-point by point (``risk_mode_fold``, ``drawdown_fold``, ``portfolio_equity_series_scaled``),
+point by point (``risk_mode_fold_columns``, ``drawdown_fold``, ``portfolio_equity_series_scaled``),
 and records the cycles in bulk; a flat book repeats one record until the next signal or risk
 clock. A cycle whose mode would change is left to the planner, so the change is recorded
 there. ``tests/replay/test_engine_fast_path.py`` shows runs with and without the fast path are
@@ -34,7 +34,7 @@ from replay.domain.band_scan import BandBlocks, BandScan
 from replay.domain.cycle_log import EMPTY, CycleRecord
 from replay.domain.feed import SymbolFeed
 from trading.domain.cycle import fill_from_trade
-from trading.domain.risk import RiskState, risk_mode_fold, risk_stable_until
+from trading.domain.risk import RiskState, risk_mode_fold_columns, risk_stable_until
 from trading.domain.symbols import Symbol
 
 if TYPE_CHECKING:
@@ -188,9 +188,7 @@ class QuietCycles:
         equities, equity_floats = portfolio_equity_series_scaled(portfolio, marks, stop - seq)
         nows = list(map(add, times[seq:stop], repeat(interval)))
         days = loop.day_clock.days_of(nows)
-        state, reasons = risk_mode_fold(
-            loop.risk_state, zip(nows, equities, days, strict=True), limits
-        )
+        state, reasons = risk_mode_fold_columns(loop.risk_state, nows, equities, days, limits)
         accepted = len(reasons)
         if accepted == 0:
             return seq  # the first cycle changes the mode: the planner records it

@@ -510,7 +510,7 @@ def test_a_state_does_not_change_before_it_says_so(equities, wait_ms):
 
 # --- risk_mode_fold is exactly risk_mode_decide applied point by point ----------------------
 
-from trading.domain.risk import risk_mode_fold  # noqa: E402
+from trading.domain.risk import risk_mode_fold, risk_mode_fold_columns  # noqa: E402
 
 
 @settings(derandomize=True, max_examples=300, deadline=None)
@@ -578,6 +578,8 @@ def _assert_fold_equals_decisions(warmup, steps):
         points.append((now, equity, dt.datetime.fromtimestamp(now / 1000, tz_day).date()))
 
     folded, reasons = risk_mode_fold(state, points, limits)
+    columns = [list(column) for column in zip(*points, strict=True)] or [[], [], []]
+    by_columns, column_reasons = risk_mode_fold_columns(state, *columns, limits)
 
     expected = state
     expected_reasons = []
@@ -589,3 +591,43 @@ def _assert_fold_equals_decisions(warmup, steps):
         expected_reasons.append(nxt.mode_reasons)
     assert folded == expected
     assert reasons == expected_reasons
+    assert by_columns == expected
+    assert column_reasons == expected_reasons
+    # the same peak object, so the same digits
+    assert str(folded.risk_peak) == str(by_columns.risk_peak) == str(expected.risk_peak)
+
+
+@settings(derandomize=True, max_examples=300, deadline=None)
+@given(
+    warmup=st.lists(st.sampled_from([100_000, 104_000, 96_000]), min_size=1, max_size=3),
+    steps=st.lists(
+        st.tuples(
+            # one-minute cycles within a day, near and across both thresholds and new highs:
+            # where the column fold decides a stretch at once and where it must not
+            st.just(60_000),
+            st.sampled_from(["95000", "98800", "99999", "100000", "100001", "104000", "110000"]),
+            st.integers(min_value=-3, max_value=3),
+            st.integers(min_value=0, max_value=27),
+        ),
+        min_size=1,
+        max_size=30,
+    ),
+)
+def test_folding_a_quiet_stretch_by_columns_equals_deciding_it_point_by_point(warmup, steps):
+    exact = Context(prec=60)
+    points = [
+        (gap, exact.add(D(base), D(nudge).scaleb(-places))) for gap, base, nudge, places in steps
+    ]
+    _assert_fold_equals_decisions(warmup, points)
+
+
+def test_folding_by_columns_takes_the_first_of_equal_new_highs():
+    limits = RiskLimits(reduce_drawdown_pct=D("0.05"), daily_loss_pct=D("0.08"))
+    day = dt.date(2024, 1, 2)
+    state = risk_mode_decide(RiskState(), ModeInputs(0, D(100), day), limits)
+    first, later = D("101.0"), D("101.00")
+    state, reasons = risk_mode_fold_columns(
+        state, [60_000, 120_000, 180_000], [first, D("100.5"), later], [day] * 3, limits
+    )
+    assert reasons == [(), (), ()]
+    assert state.risk_peak is first and state.risk_peak_ms == 60_000

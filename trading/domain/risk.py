@@ -24,7 +24,7 @@ recorded, never silently dropped.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal, getcontext
@@ -269,6 +269,44 @@ def risk_mode_fold(
     if peak is not state.risk_peak or peak_ms != state.risk_peak_ms:
         state = replace(state, risk_peak=peak, risk_peak_ms=peak_ms)
     return state, out
+
+
+def risk_mode_fold_columns(
+    state: RiskState,
+    now_ms: Sequence[int],
+    equity: Sequence[Decimal],
+    days: Sequence[date],
+    limits: RiskLimits,
+) -> tuple[RiskState, list[tuple[str, ...]]]:
+    """:func:`risk_mode_fold` over the points ``zip(now_ms, equity, days)`` (equal lengths,
+    in time order), with the same result, the peak object included.
+
+    A stretch where every point takes the fold's quick NORMAL path without a new high is
+    decided in C-level passes instead of point by point: the state is NORMAL without reasons,
+    every point is in the state's day and within the drawdown window of the state's peak time
+    (the latest time is), no equity is above the peak, and the lowest is above both the day's
+    loss floor and the peak's drawdown floor (``_safe_floor``). Then every point's reasons are
+    ``()`` and the state stays as it is. Any other stretch is folded point by point.
+    """
+    count = len(equity)
+    start, peak = state.day_start_equity, state.risk_peak
+    if (
+        count
+        and state.mode is Mode.NORMAL
+        and not state.mode_reasons
+        and start > 0
+        and peak > 0
+        and now_ms[-1] - state.risk_peak_ms <= limits.drawdown_window_ms
+        and days.count(state.day) == count
+        and not max(equity) > peak
+    ):
+        margin = _rounding_margin()
+        lowest = min(equity)
+        if lowest > _safe_floor(start, limits.daily_loss_pct, margin) and lowest > _safe_floor(
+            peak, limits.reduce_drawdown_pct, margin
+        ):
+            return state, [()] * count
+    return risk_mode_fold(state, zip(now_ms, equity, days, strict=True), limits)
 
 
 _FLOOR = Context(prec=60, rounding=ROUND_FLOOR)

@@ -196,3 +196,12 @@ def test_an_order_request_reports_its_quote_notional(request_kwargs: dict, notio
     )
 
     assert request.notional == Decimal(notional)
+
+
+@settings(derandomize=True, max_examples=300)
+@given(cycle_ms=st.one_of(st.integers(min_value=0, max_value=2**63), st.sampled_from([1295, 1296])))
+def test_the_client_order_id_carries_the_cycle_time_in_base_36(cycle_ms: int) -> None:
+    coid = client_order_id(**dict(BASE, symbol=Symbol("BTC", "TRY"), cycle_ms=cycle_ms))
+    digits = coid.split("-")[3]
+    assert int(digits, 36) == cycle_ms
+    assert digits == "0" or not digits.startswith("0")  # no leading zeros

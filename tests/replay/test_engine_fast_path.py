@@ -66,13 +66,25 @@ def observable(result):
         (c.seq, c.now_ms, c.mode, c.mode_reasons, c.equity, c.cash, c.drawdown_pct, c.fills)
         for c in result.cycles
     ]
+    # the digits too (stored rows and series keep them): equal values are not enough
+    digits = [(str(c.equity), str(c.cash), str(c.drawdown_pct)) for c in result.cycles]
     ledger = sorted(
         (str(s), p.quantity, p.average_cost, p.realized_pnl)
         for s, p in result.portfolio.positions.items()
     )
     floats = list(result.cycles.equity_floats)
     assert floats == [float(c.equity) for c in result.cycles]  # the column Sharpe reads
-    return result.fingerprint, result.fills, ledger, result.portfolio.cash, cycles, result.sharpe
+    return (
+        result.fingerprint,
+        result.fills,
+        ledger,
+        result.portfolio.cash,
+        cycles,
+        digits,
+        result.sharpe,
+        str(result.final_equity),
+        str(result.drawdown.max_drawdown_pct),
+    )
 
 
 CASES = [

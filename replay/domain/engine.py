@@ -35,12 +35,15 @@ from __future__ import annotations
 import gc
 import hashlib
 import time
+from array import array
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
+from itertools import repeat
+from operator import add
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -238,6 +241,9 @@ class ReplayLoop:
         self.times = _timeline(dataset, config)
         if not self.times:
             raise BacktestError("no bars between the requested start and end")
+        # each cycle's time (its bars' close), as machine integers: the fast path records
+        # stretches of them by slicing (no Python int per cycle)
+        self.nows = array("q", map(add, self.times, repeat(self.interval)))
         self.governed = config.universe_governance is not None
         self.adapting = config.adaptation is not None and config.adaptation.enabled
         # governance counts cycles and adaptation judges each one: both plan every cycle

@@ -17,8 +17,6 @@ identical, record for record and fingerprint for fingerprint.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from itertools import repeat
-from operator import add
 from typing import TYPE_CHECKING
 
 from ledger.domain.drawdown import drawdown_fold
@@ -162,7 +160,7 @@ class QuietCycles:
         cycle is recorded here (otherwise the planner takes the cycle, fills included).
         """
         loop = self.loop
-        times, interval, limits = loop.times, loop.interval, loop.config.limits
+        times, limits = loop.times, loop.config.limits
         last_t = times[stop - 1]
         for feed in loop.feeds:
             # Batch only while each held symbol closes exactly one bar per cycle (no gap):
@@ -186,7 +184,7 @@ class QuietCycles:
             if feed.symbol in held
         }
         equities, equity_floats = portfolio_equity_series_scaled(portfolio, marks, stop - seq)
-        nows = list(map(add, times[seq:stop], repeat(interval)))
+        nows = loop.nows[seq:stop]
         days = loop.day_clock.days_of(nows)
         state, reasons = risk_mode_fold_columns(loop.risk_state, nows, equities, days, limits)
         accepted = len(reasons)
@@ -251,5 +249,5 @@ class QuietCycles:
         stop = min(stop, bisect_left(times, stable_until - interval, seq + 1))
         if stop <= seq + 1:
             return seq + 1
-        loop.log.repeat_last(list(map(add, times[seq + 1 : stop], repeat(interval))))
+        loop.log.repeat_last(loop.nows[seq + 1 : stop])
         return stop

@@ -36,6 +36,10 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from backtest_scale import compile_project  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = ROOT / ".venv" / "bin" / "python"
 SAMPLE = ROOT / "data" / "sample" / "usdt-5m"
@@ -143,6 +147,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="sweep-bench-") as tmp:
         url = options.database_url or f"sqlite:///{tmp}/bench.sqlite3"
         env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": "", "LOG_LEVEL": "WARNING"}
+        compile_project()  # as make run does: no process compiles the project's modules
         manage(env, "migrate", "--noinput", "-v0")
         manage(env, "import_dataset", str(SAMPLE), "--name", DATASET, "--replace")
         print(f"machine: {os.cpu_count()} CPUs; load average before: {load()}")

@@ -14,7 +14,8 @@ RUN pip install -r requirements.txt
 
 COPY . .
 # PYTHONDONTWRITEBYTECODE stops imports writing bytecode, so compile the project once here:
-# otherwise every web, worker and beat process compiles ~100 modules when it starts.
+# otherwise every web, worker and beat process compiles ~100 modules when it starts (the
+# packages are the Makefile's APP_PACKAGES; the image has no make).
 RUN python -m compileall -q meva trading ledger replay api
 
 RUN useradd --create-home --uid 1000 meva \

@@ -56,7 +56,7 @@ $(CHROMIUM):
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/bandit -q -r meva trading ledger replay api --severity-level medium
+	$(VENV)/bin/bandit -q -r $(APP_PACKAGES) --severity-level medium
 
 # Creates or updates the superuser "admin"; the password comes from ADMIN_PASSWORD, or is
 # generated and printed once. Then serves the admin on $(ADDR).

@@ -126,6 +126,17 @@ def test_every_command_of_the_project_is_fuzzed() -> None:
     assert "--dataset" in OPTIONS["backtest"] and "--traceback" not in OPTIONS["backtest"]
 
 
+@pytest.mark.parametrize("name", OURS)
+def test_every_command_prints_its_help(name, capsys) -> None:
+    """``--help`` is skipped by the fuzzing (it exits before any work): argparse expands
+    ``%`` in help texts, so a bare one (``return %``) crashed ``backtest_sweep --help``."""
+    assert run([name, "--help"]) == 0
+
+    out, err = capsys.readouterr()
+    assert out.startswith(f"usage: manage.py {name} "), out[:200]
+    assert "Traceback" not in out + err
+
+
 # real commits: a command may close the database connection (Django reconnects outside a
 # transaction, but never inside the test transaction a plain ``django_db`` test runs in)
 @pytest.mark.django_db(transaction=True)

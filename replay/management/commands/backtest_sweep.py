@@ -52,7 +52,7 @@ class Command(BacktestCommand):
             "--metric",
             default=SweepMetric.RETURN.value,
             choices=[m.value for m in SweepMetric],
-            help="rank by return % or Sharpe (highest first) or max drawdown % (lowest first)",
+            help="rank by return %% or Sharpe (highest first) or max drawdown %% (lowest first)",
         )
         where = parser.add_mutually_exclusive_group()
         where.add_argument(

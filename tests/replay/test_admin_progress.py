@@ -93,18 +93,22 @@ def test_the_recorder_writes_each_new_percent_at_most_every_interval(dataset: Da
 
     recorder(0, 1000)
     assert stored() == 0  # nothing done yet: no write
+    clock.now = 0.3
     recorder(10, 1000)
-    assert stored() == 1  # first percent: written at once
-    clock.now = 0.2
-    recorder(500, 1000)
-    assert stored() == 1  # too soon after the last write
+    assert stored() == 0  # the first percent, but too soon after the start
+    clock.now = 0.5
+    recorder(20, 1000)
+    assert stored() == 2  # an interval after the start
     clock.now = 0.7
+    recorder(500, 1000)
+    assert stored() == 2  # too soon after the last write
+    clock.now = 1.0
     recorder(510, 1000)
     assert stored() == 51
-    clock.now = 0.8
+    clock.now = 1.1
     recorder(1000, 1000)
     assert stored() == 100  # the end is always written
-    assert seen == [(0, 1000), (10, 1000), (500, 1000), (510, 1000), (1000, 1000)]
+    assert seen == [(0, 1000), (10, 1000), (20, 1000), (500, 1000), (510, 1000), (1000, 1000)]
 
 
 def test_the_recorder_leaves_a_run_that_is_no_longer_running(dataset: Dataset) -> None:

@@ -1,8 +1,9 @@
 """Parameter sweep speed-up benchmark (not a test): the same ``backtest_sweep`` with
 ``--workers 1`` and ``--workers 2``, each a fresh ``manage.py`` process, timed wall to wall;
-``--pairs`` such pairs (default 3) one after the other, each pair's speed-up printed and the
-verdict given on their median (this machine's speed drifts by 10-20 % from one minute to the
-next: a single pair can land on either side of the floor).
+``--pairs`` such pairs (default 3) one after the other, in alternating order (1 then 2
+workers, then 2 then 1...), each pair's speed-up printed and the verdict given on their median
+(this machine's speed drifts by 10-20 % from one minute to the next: the same 1-worker sweep
+took 13.9-16.8 s in four runs in a row, so a single pair can land on either side of the floor).
 
 Issue floors (2-core machine): 2 workers at least 1.8x faster than 1, and peak RSS per worker
 process under 1 GB. Both sweeps must give the same fingerprint for every combination (the bench
@@ -38,6 +39,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -114,24 +116,32 @@ def sweep(env: dict[str, str], workers: int, options: argparse.Namespace) -> dic
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
     peaks: dict[int, float] = {}
     loads: list[float] = []
-    tree: set[int] = set()
-    polls = 0
-    while process.poll() is None:
-        # the process tree is scanned every poll for the first 2 s (the workers start), then
-        # every RESCAN_POLLS-th: the scan of /proc is the poller's only real CPU cost
-        if polls < 20 or polls % RESCAN_POLLS == 0:
-            tree = descendants(process.pid)
-        polls += 1
-        for pid in tree:
-            rss = peak_rss_mb(pid)
-            if rss is not None:
-                peaks[pid] = max(rss, peaks.get(pid, 0.0))
-        loads.append(os.getloadavg()[0])
-        time.sleep(POLL_S)
+    ended = threading.Event()
+
+    def poll() -> None:
+        tree: set[int] = set()
+        polls = 0
+        while not ended.is_set():
+            # the process tree is scanned every poll for the first 2 s (the workers start),
+            # then every RESCAN_POLLS-th: the scan of /proc is the poller's only real CPU cost
+            if polls < 20 or polls % RESCAN_POLLS == 0:
+                tree = descendants(process.pid)
+            polls += 1
+            for pid in tree:
+                rss = peak_rss_mb(pid)
+                if rss is not None:
+                    peaks[pid] = max(rss, peaks.get(pid, 0.0))
+            loads.append(os.getloadavg()[0])
+            ended.wait(POLL_S)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    output, _ = process.communicate()  # the wall time ends when the process does, not at a poll
     wall = time.perf_counter() - started
+    ended.set()
+    poller.join()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    output = process.stdout.read() if process.stdout else ""
     if process.returncode != 0:
         raise SystemExit(f"backtest_sweep --workers {workers} exited {process.returncode}")
     result = json.loads(output.strip().splitlines()[-1])
@@ -161,7 +171,7 @@ def main() -> int:
         "--pairs",
         type=int,
         default=PAIRS,
-        help=f"pairs of sweeps, 1 worker then 2, one after the other (default {PAIRS})",
+        help=f"pairs of sweeps (1 and 2 workers, in alternating order; default {PAIRS})",
     )
     options = parser.parse_args()
     if options.pairs < 1:
@@ -176,10 +186,16 @@ def main() -> int:
         print(f"database: {url.split('@')[-1]}; grid {options.grid} ({options.strategy})")
         pairs = []
         for number in range(1, options.pairs + 1):
-            one = sweep(env, 1, options)
-            two = sweep(env, 2, options)
+            # the order alternates, so a machine that speeds up or slows down over the
+            # minutes favours neither side
+            if number % 2:
+                one = sweep(env, 1, options)
+                two = sweep(env, 2, options)
+            else:
+                two = sweep(env, 2, options)
+                one = sweep(env, 1, options)
             pairs.append((one, two))
-            print(f"pair {number}:")
+            print(f"pair {number} ({'1 then 2' if number % 2 else '2 then 1'} workers):")
             code = report(one, two)
             if code:
                 return code

@@ -205,13 +205,26 @@ def main() -> int:
 
 def summary(pairs: list[tuple[dict, dict]]) -> int:
     """The verdict over every pair: the median of the pairs' speed-ups (the machine's speed
-    drifts between one sweep and the next; a slow spell lowers one pair or raises it)."""
+    drifts between one sweep and the next; a slow spell lowers one pair or raises it).
+
+    Each speed-up is the product of two factors, both printed: how many cores the sweep's
+    own processes kept busy with 2 workers against 1 (CPU seconds over wall seconds: the
+    machine's speed drift barely moves it, the database server's share of the cores does),
+    and the CPU seconds of the 1-worker sweep over the 2-worker one (1.0 when the same work
+    costs the same; this is where the drift shows)."""
     speedups = sorted(one["wall"] / two["wall"] for one, two in pairs)
+    busy = [(two["cpu"] / two["wall"]) / (one["cpu"] / one["wall"]) for one, two in pairs]
+    cost = [one["cpu"] / two["cpu"] for one, two in pairs]
     median = statistics.median(speedups)
     listed = ", ".join(f"{s:.2f}x" for s in speedups)
     print(
         f"speed-up over {len(pairs)} pair(s): median {median:.2f}x (each: {listed}; "
         f"floor {SPEEDUP_FLOOR}x): {verdict(median >= SPEEDUP_FLOOR)}"
+    )
+    print(
+        f"  factors (medians): cores kept busy, 2 workers against 1: "
+        f"{statistics.median(busy):.2f}x; CPU seconds, 1 worker over 2: "
+        f"{statistics.median(cost):.2f}"
     )
     return 0
 

@@ -12,9 +12,9 @@ exits 1 otherwise).
 Data: the bundled ``data/sample/usdt-5m`` (4 USDT pairs, 3 months of 5-minute bars, 26,208
 cycles a run), imported into a throwaway database: a SQLite file in a temporary directory unless
 ``--database-url`` names another (it must be empty or migrated). SQLite has one writer: the
-workers wait for each other's result writes and progress updates, so the speed-up floor is for
-PostgreSQL (``--database-url postgres://...``); the SQLite figure shows that limit. The default
-grid is 20 ``sma_cross`` combinations: 12 s with one worker on the machine of 2026-12-06
+workers wait for each other's result writes (30 s at most, then "database is locked"); with
+PostgreSQL (``--database-url postgres://...``) the database server shares the machine's cores
+instead. Both limit the speed-up; the README has both measured. The default grid is 20 ``sma_cross`` combinations: 12 s with one worker on the machine of 2026-12-06
 evening, 27-42 s on earlier ones (the fixed cost of a process start, about 0.6 s, and the last
 run's tail are then a small part; ``--grid`` takes a longer sweep).
 

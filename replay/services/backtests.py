@@ -260,7 +260,6 @@ class ProgressRecorder:
         min_interval_s: float = PROGRESS_MIN_INTERVAL_S,
         clock=time.monotonic,
     ) -> None:
-        self.run_id = run_id
         self.forward = forward
         self.min_interval_s = min_interval_s
         self.clock = clock

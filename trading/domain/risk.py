@@ -235,7 +235,7 @@ def risk_mode_fold(
     daily_floor = _safe_floor(start, daily, margin)
     # the state's part of the quick test, true while the state is the same (a new high keeps
     # the peak positive)
-    quick = mode is Mode.NORMAL and not state.mode_reasons and start > 0 and peak > 0
+    quick = _quick_state(state)
     append = out.append
     for now, equity, day in points:
         if (
@@ -264,7 +264,7 @@ def risk_mode_fold(
             start = state.day_start_equity
             daily_floor = _safe_floor(start, daily, margin)
         state_day = state.day
-        quick = state.mode is Mode.NORMAL and not state.mode_reasons and start > 0 and peak > 0
+        quick = _quick_state(state)
         append(state.mode_reasons)
     if peak is not state.risk_peak or peak_ms != state.risk_peak_ms:
         state = replace(state, risk_peak=peak, risk_peak_ms=peak_ms)
@@ -292,10 +292,7 @@ def risk_mode_fold_columns(
     start, peak = state.day_start_equity, state.risk_peak
     if (
         count
-        and state.mode is Mode.NORMAL
-        and not state.mode_reasons
-        and start > 0
-        and peak > 0
+        and _quick_state(state)
         and now_ms[-1] - state.risk_peak_ms <= limits.drawdown_window_ms
         and days.count(state.day) == count
         and not max(equity) > peak
@@ -307,6 +304,17 @@ def risk_mode_fold_columns(
         ):
             return state, [()] * count
     return risk_mode_fold(state, zip(now_ms, equity, days, strict=True), limits)
+
+
+def _quick_state(state: RiskState) -> bool:
+    """The state's part of the folds' quick NORMAL path: NORMAL without reasons, with a
+    positive day-start equity and peak (the floors of :func:`_safe_floor` are then finite)."""
+    return (
+        state.mode is Mode.NORMAL
+        and not state.mode_reasons
+        and state.day_start_equity > 0
+        and state.risk_peak > 0
+    )
 
 
 _FLOOR = Context(prec=60, rounding=ROUND_FLOOR)
